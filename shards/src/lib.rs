@@ -1,0 +1,9 @@
+//! `shardline-shards`: one core's engine.
+//!
+//! Everything a shard does without HTTP or query planning: the line-protocol parser ([`lp`]),
+//! timestamp precision ([`precision`]), the schema types a shard checks writes against
+//! ([`schema`]), series keys and their routing hash ([`series`]), the write-ahead log ([`wal`]) and
+//! the columnar write buffer ([`buffer`]). Nothing here depends on the server crate; what a shard
+//! needs from outside (catalog snapshot, clock, configuration) is passed in.
+
+pub mod lp;
