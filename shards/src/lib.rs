@@ -7,3 +7,10 @@
 //! needs from outside (catalog snapshot, clock, configuration) is passed in.
 
 pub mod lp;
+pub mod precision;
+pub mod schema;
+pub mod series;
+pub mod wal;
+pub mod resolve;
+pub mod buffer;
+pub mod ingest;

@@ -1,0 +1,240 @@
+//! The write buffer: one shard's not-yet-persisted rows, columnar, per table.
+//!
+//! Invariants:
+//! - Every column of a table has exactly `rows` rows once an append returns; a column that
+//!   appears after rows exist is back-filled with nulls.
+//! - A series (table + tag set) is interned once: its canonical key and its tags' dictionary
+//!   codes are stored with a dense series id, so appending a row of a known series costs one
+//!   hash-map probe, not one dictionary lookup per tag.
+//! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
+//!   and readers resolve them last-write-wins per field.
+
+mod column;
+
+pub use column::{Bitmap, Column, ColumnData, Dictionary, Value};
+
+use std::collections::HashMap;
+
+use crate::lp::{Field, FieldValue, Tag, TokenKind};
+use crate::schema::{ColumnType, TableSchema};
+
+/// Everything one shard holds in memory, keyed by (database id, table id).
+#[derive(Debug, Default)]
+pub struct ShardBuffer {
+    tables: HashMap<(u32, u32), TableBuffer>,
+}
+
+impl ShardBuffer {
+    pub fn table_mut(&mut self, db_id: u32, table_id: u32) -> &mut TableBuffer {
+        self.tables.entry((db_id, table_id)).or_default()
+    }
+
+    pub fn table(&self, db_id: u32, table_id: u32) -> Option<&TableBuffer> {
+        self.tables.get(&(db_id, table_id))
+    }
+
+    /// All tables, as ((database id, table id), buffer).
+    pub fn tables(&self) -> impl Iterator<Item = (&(u32, u32), &TableBuffer)> {
+        self.tables.iter()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.tables.values().map(|t| t.rows).sum()
+    }
+
+    /// Approximate heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.tables.values().map(TableBuffer::bytes).sum()
+    }
+}
+
+#[derive(Debug)]
+enum SeriesSlot {
+    One(u32),
+    /// Different keys with the same 64-bit hash (never seen in practice, handled anyway).
+    Many(Vec<u32>),
+}
+
+#[derive(Debug)]
+struct Series {
+    key: Box<[u8]>,
+    /// (tag column id, dictionary code), one per tag.
+    tag_codes: Box<[(u32, u32)]>,
+}
+
+/// One row to append, already parsed and resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct RowInput<'l, 'a> {
+    pub series_hash: u64,
+    /// Canonical series key ([`crate::series::SeriesKeyBuf`]).
+    pub series_key: &'l [u8],
+    pub tags: &'l [Tag<'a>],
+    pub fields: &'l [Field<'a>],
+    /// Column ids of `tags` then `fields` ([`crate::resolve::Resolver`]).
+    pub column_ids: &'l [u32],
+    pub time_ns: i64,
+}
+
+/// One table's rows in one shard.
+#[derive(Debug, Default)]
+pub struct TableBuffer {
+    /// By column id; `None` for columns this shard has not seen (and for `time`).
+    columns: Vec<Option<Column>>,
+    time: Vec<i64>,
+    row_series: Vec<u32>,
+    rows: usize,
+    series_index: HashMap<u64, SeriesSlot>,
+    series: Vec<Series>,
+}
+
+impl TableBuffer {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn time(&self) -> &[i64] {
+        &self.time
+    }
+
+    /// The series id of each row.
+    pub fn row_series(&self) -> &[u32] {
+        &self.row_series
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The column with this id, if this shard holds any value of it.
+    pub fn column(&self, id: u32) -> Option<&Column> {
+        self.columns.get(id as usize).and_then(Option::as_ref)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.columns.iter().flatten().map(Column::bytes).sum::<usize>()
+            + self.time.capacity() * 8
+            + self.row_series.capacity() * 4
+            + self.series.iter().map(|s| s.key.len() + s.tag_codes.len() * 8 + 48).sum::<usize>()
+    }
+
+    fn column_mut(&mut self, schema: &TableSchema, id: u32) -> &mut Column {
+        let i = id as usize;
+        if self.columns.len() <= i {
+            self.columns.resize_with(i + 1, || None);
+        }
+        let rows = self.rows;
+        self.columns[i].get_or_insert_with(|| {
+            let data = match schema.columns[i].ty {
+                ColumnType::Tag => ColumnData::Tag {
+                    dictionary: Dictionary::default(),
+                    codes: Vec::new(),
+                },
+                ColumnType::Float => ColumnData::F64(Vec::new()),
+                ColumnType::Int => ColumnData::I64(Vec::new()),
+                ColumnType::UInt => ColumnData::U64(Vec::new()),
+                ColumnType::Bool => ColumnData::Bool(Bitmap::default()),
+                ColumnType::String => ColumnData::Str {
+                    offsets: Vec::new(),
+                    data: Vec::new(),
+                },
+                ColumnType::Time => unreachable!("time is stored apart from the columns"),
+            };
+            let mut c = Column::new(data);
+            c.pad_to(rows);
+            c
+        })
+    }
+
+    fn series_id(&mut self, schema: &TableSchema, row: &RowInput<'_, '_>) -> u32 {
+        let found = match self.series_index.get(&row.series_hash) {
+            Some(SeriesSlot::One(id)) if *self.series[*id as usize].key == *row.series_key => Some(*id),
+            Some(SeriesSlot::Many(ids)) => ids.iter().copied().find(|&id| *self.series[id as usize].key == *row.series_key),
+            _ => None,
+        };
+        if let Some(id) = found {
+            return id;
+        }
+        let mut tag_codes = Vec::with_capacity(row.tags.len());
+        let mut scratch = String::new();
+        for (t, &col) in row.tags.iter().zip(row.column_ids) {
+            let value = if t.value.escaped {
+                scratch.clear();
+                crate::lp::unescape_into(t.value.raw, TokenKind::TagValue, &mut scratch);
+                scratch.as_str()
+            } else {
+                t.value.raw
+            };
+            let code = match &mut self.column_mut(schema, col).data {
+                ColumnData::Tag { dictionary, .. } => dictionary.code(value),
+                _ => unreachable!("resolver maps tags to tag columns"),
+            };
+            tag_codes.push((col, code));
+        }
+        let id = self.series.len() as u32;
+        self.series.push(Series {
+            key: row.series_key.into(),
+            tag_codes: tag_codes.into(),
+        });
+        match self.series_index.get_mut(&row.series_hash) {
+            None => {
+                self.series_index.insert(row.series_hash, SeriesSlot::One(id));
+            }
+            Some(slot) => {
+                let mut ids = match slot {
+                    SeriesSlot::One(x) => vec![*x],
+                    SeriesSlot::Many(v) => std::mem::take(v),
+                };
+                ids.push(id);
+                *slot = SeriesSlot::Many(ids);
+            }
+        }
+        id
+    }
+
+    /// Appends one row.
+    #[inline]
+    pub fn append(&mut self, schema: &TableSchema, row: RowInput<'_, '_>) {
+        debug_assert_eq!(row.column_ids.len(), row.tags.len() + row.fields.len());
+        let sid = self.series_id(schema, &row);
+        let ntags = self.series[sid as usize].tag_codes.len();
+        for k in 0..ntags {
+            let (col, code) = self.series[sid as usize].tag_codes[k];
+            let c = self.column_mut(schema, col);
+            if let ColumnData::Tag { codes, .. } = &mut c.data {
+                codes.push(code);
+            }
+            c.valid.push(true);
+        }
+        for (f, &col) in row.fields.iter().zip(&row.column_ids[row.tags.len()..]) {
+            let c = self.column_mut(schema, col);
+            match (&mut c.data, &f.value) {
+                (ColumnData::F64(v), FieldValue::F64(x)) => v.push(*x),
+                (ColumnData::I64(v), FieldValue::I64(x)) => v.push(*x),
+                (ColumnData::U64(v), FieldValue::U64(x)) => v.push(*x),
+                (ColumnData::Bool(v), FieldValue::Bool(x)) => v.push(*x),
+                (ColumnData::Str { offsets, data }, FieldValue::Str(t)) => {
+                    if t.escaped {
+                        data.extend(t.unescaped_bytes(TokenKind::Str));
+                    } else {
+                        data.extend_from_slice(t.raw.as_bytes());
+                    }
+                    offsets.push(data.len() as u64);
+                }
+                _ => unreachable!("resolver checked the field's type against its column"),
+            }
+            c.valid.push(true);
+        }
+        self.time.push(row.time_ns);
+        self.row_series.push(sid);
+        self.rows += 1;
+        let rows = self.rows;
+        for c in self.columns.iter_mut().flatten() {
+            if c.len() < rows {
+                c.push_null();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

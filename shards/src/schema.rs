@@ -1,0 +1,150 @@
+//! The schema a shard checks writes against: an immutable snapshot of the catalog.
+//!
+//! The server's catalog builds a new [`CatalogSnapshot`] for every change and publishes it
+//! whole; shards only read snapshots, so they never lock. Invariants: column ids within a table
+//! are dense (`0..columns.len()`) and never reused; a column's type never changes; every table
+//! has the `time` column.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// The name of the time column every table has.
+pub const TIME_COLUMN: &str = "time";
+
+/// What a column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    Tag,
+    String,
+    Float,
+    Int,
+    UInt,
+    Bool,
+    Time,
+}
+
+impl ColumnType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Tag => "tag",
+            ColumnType::String => "string",
+            ColumnType::Float => "float",
+            ColumnType::Int => "int",
+            ColumnType::UInt => "uint",
+            ColumnType::Bool => "bool",
+            ColumnType::Time => "time",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "tag" => ColumnType::Tag,
+            "string" => ColumnType::String,
+            "float" => ColumnType::Float,
+            "int" => ColumnType::Int,
+            "uint" => ColumnType::UInt,
+            "bool" => ColumnType::Bool,
+            "time" => ColumnType::Time,
+            _ => return None,
+        })
+    }
+
+    /// The column type a field value of this kind needs.
+    pub fn of_field(v: &crate::lp::FieldValue<'_>) -> Self {
+        use crate::lp::FieldValue as V;
+        match v {
+            V::F64(_) => ColumnType::Float,
+            V::I64(_) => ColumnType::Int,
+            V::U64(_) => ColumnType::UInt,
+            V::Bool(_) => ColumnType::Bool,
+            V::Str(_) => ColumnType::String,
+        }
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSchema {
+    pub id: u32,
+    pub name: Arc<str>,
+    pub ty: ColumnType,
+}
+
+#[derive(Clone, Debug)]
+pub struct TableSchema {
+    pub id: u32,
+    pub name: Arc<str>,
+    /// Indexed by column id.
+    pub columns: Vec<ColumnSchema>,
+    by_name: HashMap<Arc<str>, u32>,
+}
+
+impl TableSchema {
+    pub fn new(id: u32, name: Arc<str>, columns: Vec<ColumnSchema>) -> Self {
+        debug_assert!(columns.iter().enumerate().all(|(i, c)| c.id as usize == i));
+        let by_name = columns.iter().map(|c| (c.name.clone(), c.id)).collect();
+        TableSchema { id, name, columns, by_name }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
+        self.by_name.get(name).map(|&i| &self.columns[i as usize])
+    }
+
+    pub fn time_column(&self) -> u32 {
+        self.by_name[TIME_COLUMN]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DbSchema {
+    pub id: u32,
+    pub name: Arc<str>,
+    /// Indexed by table id.
+    pub tables: Vec<Arc<TableSchema>>,
+    by_name: HashMap<Arc<str>, u32>,
+}
+
+impl DbSchema {
+    pub fn new(id: u32, name: Arc<str>, tables: Vec<Arc<TableSchema>>) -> Self {
+        let by_name = tables.iter().map(|t| (t.name.clone(), t.id)).collect();
+        DbSchema { id, name, tables, by_name }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Arc<TableSchema>> {
+        self.by_name.get(name).map(|&i| &self.tables[i as usize])
+    }
+}
+
+/// One immutable version of the whole catalog.
+#[derive(Clone, Debug, Default)]
+pub struct CatalogSnapshot {
+    pub version: u64,
+    /// Indexed by database id.
+    pub databases: Vec<Arc<DbSchema>>,
+    by_name: HashMap<Arc<str>, u32>,
+}
+
+impl CatalogSnapshot {
+    pub fn new(version: u64, databases: Vec<Arc<DbSchema>>) -> Self {
+        let by_name = databases.iter().map(|d| (d.name.clone(), d.id)).collect();
+        CatalogSnapshot {
+            version,
+            databases,
+            by_name,
+        }
+    }
+
+    pub fn database(&self, name: &str) -> Option<&Arc<DbSchema>> {
+        self.by_name.get(name).map(|&i| &self.databases[i as usize])
+    }
+
+    pub fn database_by_id(&self, id: u32) -> Option<&Arc<DbSchema>> {
+        self.databases.get(id as usize)
+    }
+}

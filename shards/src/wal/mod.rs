@@ -1,0 +1,396 @@
+//! The per-shard write-ahead log: segment files of checksummed frames, group commit, replay.
+//!
+//! Invariants:
+//! - A durable append resolves only after its bytes are written and `fdatasync` has returned;
+//!   one write and one sync cover every append that arrived while the previous sync ran
+//!   (group commit). Appends that do not ask for durability (`no_sync`) ride along with the
+//!   next group, or are written at most `flush_interval` after they arrive.
+//! - Segments are append-only and never reopened for writing: a new process starts a new
+//!   segment (`<seq>.wal`, seq one past the highest present), so replay of old segments can
+//!   truncate a torn tail without racing a writer.
+//! - After a failed write or sync the log refuses further appends: the state of the file is
+//!   unknown, and acknowledging anything more could lose it. A restart replays what is intact.
+//!
+//! The log is generic over [`SegmentStore`] so tests can inject short writes, torn writes and
+//! sync failures; the server uses [`DmaStore`] (O_DIRECT files through io_uring).
+
+mod frame;
+mod store;
+
+pub use frame::{decode_batch, encode_batch, read_frames, FrameError, Tail, WalBatch, FRAME_HEADER_BYTES};
+pub use store::{DmaStore, SegmentFile, SegmentStore};
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+
+/// Errors of the write-ahead log, phrased for an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("WAL write to segment {segment} failed: {source}")]
+    Write { segment: u64, source: std::io::Error },
+    #[error("WAL fdatasync of segment {segment} failed: {source}")]
+    Sync { segment: u64, source: std::io::Error },
+    #[error("WAL could not create segment {segment}: {source}")]
+    Create { segment: u64, source: std::io::Error },
+    #[error("WAL is stopped after an earlier failure ({0}); restart the server to replay it")]
+    Failed(String),
+    #[error("WAL is shutting down")]
+    Closed,
+    #[error("reading WAL segment {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// Tuning of one shard's log.
+#[derive(Clone, Debug)]
+pub struct WalConfig {
+    /// A segment is closed and a new one started once it holds this many bytes.
+    pub segment_bytes: u64,
+    /// The longest a `no_sync` append waits before it is written.
+    pub flush_interval: Duration,
+    /// One group write carries at most about this many bytes; more waits for the next group.
+    pub max_group_bytes: usize,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            segment_bytes: 64 << 20,
+            flush_interval: Duration::from_millis(10),
+            max_group_bytes: 16 << 20,
+        }
+    }
+}
+
+struct State<F> {
+    /// Frames appended but not yet handed to a write.
+    pending: Vec<u8>,
+    /// Durable appends waiting for the sync that covers `pending`.
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    file: Option<F>,
+    segment: u64,
+    /// Logical size of the current segment.
+    file_len: u64,
+    /// The bytes of the current segment's last, partly filled block (O_DIRECT writes whole
+    /// blocks, so this block is written again, extended, by the next group).
+    tail_block: Vec<u8>,
+    failed: Option<String>,
+    closed: bool,
+}
+
+/// One shard's write-ahead log. Single-threaded: it lives on its shard's executor.
+pub struct Wal<S: SegmentStore> {
+    store: S,
+    config: WalConfig,
+    state: RefCell<State<S::File>>,
+    /// Wakes the committer; capacity 1, a full channel already means "wake".
+    wake: glommio::channels::local_channel::LocalSender<()>,
+    wake_rx: RefCell<Option<glommio::channels::local_channel::LocalReceiver<()>>>,
+    stats_groups: Cell<u64>,
+}
+
+impl<S: SegmentStore> std::fmt::Debug for Wal<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.state.borrow();
+        f.debug_struct("Wal")
+            .field("segment", &st.segment)
+            .field("file_len", &st.file_len)
+            .field("pending_bytes", &st.pending.len())
+            .field("failed", &st.failed)
+            .finish()
+    }
+}
+
+impl<S: SegmentStore + 'static> Wal<S> {
+    /// Opens a log that will write segments starting at `first_segment`.
+    pub fn new(store: S, config: WalConfig, first_segment: u64) -> Rc<Self> {
+        let (wake, wake_rx) = glommio::channels::local_channel::new_bounded(1);
+        Rc::new(Wal {
+            store,
+            config,
+            state: RefCell::new(State {
+                pending: Vec::with_capacity(1 << 20),
+                waiters: Vec::new(),
+                file: None,
+                segment: first_segment,
+                file_len: 0,
+                tail_block: Vec::new(),
+                failed: None,
+                closed: false,
+            }),
+            wake,
+            wake_rx: RefCell::new(Some(wake_rx)),
+            stats_groups: Cell::new(0),
+        })
+    }
+
+    /// How many group writes the log has made.
+    pub fn groups_committed(&self) -> u64 {
+        self.stats_groups.get()
+    }
+
+    /// Appends one frame, built by `encode` into the pending buffer. With `durable`, the
+    /// returned future resolves once the frame is on disk; without, it resolves at once.
+    pub fn append(&self, durable: bool, encode: impl FnOnce(&mut Vec<u8>)) -> impl std::future::Future<Output = Result<(), WalError>> {
+        // Everything but the wait happens now, synchronously, so frames enter the log in the
+        // order `append` is called.
+        let queued: Result<Option<oneshot::Receiver<Result<(), String>>>, WalError> = {
+            let mut st = self.state.borrow_mut();
+            if let Some(f) = &st.failed {
+                Err(WalError::Failed(f.clone()))
+            } else if st.closed {
+                Err(WalError::Closed)
+            } else {
+                encode(&mut st.pending);
+                if durable {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push(tx);
+                    Ok(Some(rx))
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        if queued.is_ok() {
+            let _ = self.wake.try_send(());
+        }
+        async move {
+            match queued? {
+                None => Ok(()),
+                Some(rx) => match rx.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(WalError::Failed(e)),
+                    Err(_) => Err(WalError::Closed),
+                },
+            }
+        }
+    }
+
+    /// The committer: run once per log, on the shard's executor. Returns after [`Self::close`]
+    /// once everything appended has been written and synced.
+    pub async fn run_committer(self: Rc<Self>) {
+        let rx = self.wake_rx.borrow_mut().take().expect("run_committer is started once");
+        loop {
+            let (has_waiters, has_pending, closed) = {
+                let st = self.state.borrow();
+                (!st.waiters.is_empty(), !st.pending.is_empty(), st.closed)
+            };
+            if !has_pending {
+                if closed {
+                    return;
+                }
+                if rx.recv().await.is_none() {
+                    return;
+                }
+                continue;
+            }
+            if !has_waiters && !closed {
+                // Only no_sync data: write it within flush_interval, sooner if a durable
+                // append arrives.
+                let timer = glommio::timer::sleep(self.config.flush_interval);
+                futures_lite::future::or(async { rx.recv().await.map(|_| ()).unwrap_or(()) }, timer).await;
+                let st = self.state.borrow();
+                if st.waiters.is_empty() && !st.closed {
+                    // Timer fired (or a no_sync append woke us): fall through and write.
+                }
+            }
+            self.commit_group().await;
+        }
+    }
+
+    /// Writes and syncs everything pending, then resolves the waiters of this group.
+    async fn commit_group(&self) {
+        let (data, waiters, segment) = {
+            let mut st = self.state.borrow_mut();
+            let data = std::mem::replace(&mut st.pending, Vec::with_capacity(1 << 20));
+            let waiters = std::mem::take(&mut st.waiters);
+            (data, waiters, st.segment)
+        };
+        let result = self.write_and_sync(&data).await;
+        self.stats_groups.set(self.stats_groups.get() + 1);
+        let outcome = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::error!(segment, error = %msg, "WAL write failed; refusing further writes until restart");
+                self.state.borrow_mut().failed = Some(msg.clone());
+                Err(msg)
+            }
+        };
+        for w in waiters {
+            let _ = w.send(outcome.clone());
+        }
+    }
+
+    async fn write_and_sync(&self, data: &[u8]) -> Result<(), WalError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        // Open the segment if none is open (first group, or after a rotation).
+        let need_file = self.state.borrow().file.is_none();
+        if need_file {
+            let seg = self.state.borrow().segment;
+            let f = self
+                .store
+                .create(seg)
+                .await
+                .map_err(|source| WalError::Create { segment: seg, source })?;
+            let mut st = self.state.borrow_mut();
+            st.file = Some(f);
+            st.file_len = 0;
+            st.tail_block.clear();
+        }
+        let (file, seg, write_at, tail) = {
+            let mut st = self.state.borrow_mut();
+            let file = st.file.take().expect("opened above");
+            let align = file.alignment() as u64;
+            let write_at = st.file_len - st.file_len % align;
+            (file, st.segment, write_at, std::mem::take(&mut st.tail_block))
+        };
+        let align = file.alignment();
+        let res = async {
+            file.write_at(&[&tail, data], write_at)
+                .await
+                .map_err(|source| WalError::Write { segment: seg, source })?;
+            file.sync().await.map_err(|source| WalError::Sync { segment: seg, source })
+        }
+        .await;
+        let mut st = self.state.borrow_mut();
+        if let Err(e) = res {
+            st.file = Some(file);
+            return Err(e);
+        }
+        // New logical length and the partial block the next group must rewrite.
+        let total = tail.len() + data.len();
+        st.file_len = write_at + total as u64;
+        let keep = total % align;
+        let mut new_tail = Vec::with_capacity(align);
+        if keep > 0 {
+            if data.len() >= keep {
+                new_tail.extend_from_slice(&data[data.len() - keep..]);
+            } else {
+                new_tail.extend_from_slice(&tail[tail.len() - (keep - data.len())..]);
+                new_tail.extend_from_slice(data);
+            }
+        }
+        st.tail_block = new_tail;
+        if st.file_len >= self.config.segment_bytes {
+            st.segment += 1;
+            st.file_len = 0;
+            st.tail_block.clear();
+            drop(st);
+            if let Err(e) = file.close().await {
+                tracing::warn!(segment = seg, error = %e, "closing a full WAL segment failed");
+            }
+        } else {
+            st.file = Some(file);
+        }
+        Ok(())
+    }
+
+    /// Stops accepting appends; the committer writes what is pending, then returns.
+    pub fn close(&self) {
+        self.state.borrow_mut().closed = true;
+        let _ = self.wake.try_send(());
+    }
+}
+
+/// The segment files in a shard's WAL directory, oldest first, as (seq, path).
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(WalError::Read {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut segs = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| WalError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+            segs.push((seq, entry.path()));
+        }
+    }
+    segs.sort();
+    Ok(segs)
+}
+
+/// The file name of segment `seq`.
+pub fn segment_file_name(seq: u64) -> String {
+    format!("{seq:020}.wal")
+}
+
+/// What replaying one segment found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReplay {
+    pub frames: u64,
+    pub good_bytes: u64,
+    /// Set when a damaged tail was cut off (the file was truncated to `good_bytes`).
+    pub truncated: Option<String>,
+}
+
+/// Reads one segment, calling `f` with each intact batch. A torn or corrupt tail is logged,
+/// cut off the file, and reported; it is never an error.
+pub fn replay_segment(path: &Path, mut f: impl FnMut(WalBatch<'_>)) -> Result<SegmentReplay, WalError> {
+    let data = std::fs::read(path).map_err(|source| WalError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut frames = 0;
+    let mut bad_batch = None;
+    let (good, tail) = read_frames(&data, |payload| match decode_batch(payload) {
+        Ok(b) => {
+            frames += 1;
+            f(b)
+        }
+        Err(e) => bad_batch = Some(e),
+    });
+    if let Some(e) = bad_batch {
+        tracing::warn!(path = %path.display(), error = %e, "skipped a WAL record with a valid checksum but an unreadable batch");
+    }
+    let truncated = match tail {
+        Tail::Clean => None,
+        Tail::Damaged { offset, error } => {
+            tracing::warn!(
+                path = %path.display(),
+                offset,
+                dropped_bytes = data.len() - offset,
+                error = %error,
+                "WAL segment has a damaged tail (torn write or corruption); truncating it, all records before it are kept"
+            );
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|source| WalError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            file.set_len(offset as u64)
+                .and_then(|_| file.sync_all())
+                .map_err(|source| WalError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            Some(error.to_string())
+        }
+    };
+    Ok(SegmentReplay {
+        frames,
+        good_bytes: good as u64,
+        truncated,
+    })
+}
+
+#[cfg(test)]
+mod tests;
