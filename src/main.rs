@@ -1,1 +1,25 @@
-fn main(){}
+//! The `shardline` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = shardline::cli::Cli::parse();
+    match cli.command {
+        shardline::cli::Command::Serve(args) => {
+            shardline::cli::init_logging(&args.log_filter);
+            match shardline::server::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("shardline: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

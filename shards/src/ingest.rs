@@ -46,67 +46,90 @@ impl Applier {
         buffer: &mut ShardBuffer,
         catalog: &CatalogSnapshot,
         batch: &WalBatch<'_>,
+        owns: impl FnMut(u64) -> bool,
+    ) -> ApplyStats {
+        self.apply_chunks(buffer, catalog, batch, std::iter::once(batch.lines), owns)
+    }
+
+    /// Applies lines given as several chunks of text (each holding whole lines), with the
+    /// header fields of `batch` (its `lines` are ignored). Used live, where a request's lines
+    /// for this shard are spans of the request body.
+    pub fn apply_chunks<'a>(
+        &mut self,
+        buffer: &mut ShardBuffer,
+        catalog: &CatalogSnapshot,
+        batch: &WalBatch<'_>,
+        chunks: impl IntoIterator<Item = &'a str>,
         mut owns: impl FnMut(u64) -> bool,
     ) -> ApplyStats {
         let mut stats = ApplyStats::default();
         let Some(db) = catalog.database_by_id(batch.database_id) else {
-            tracing::error!(database_id = batch.database_id, "WAL batch for a database missing from the catalog; skipped");
+            tracing::error!(
+                database_id = batch.database_id,
+                "WAL batch for a database missing from the catalog; skipped"
+            );
             stats.skipped = batch.line_count as u64;
             return stats;
         };
         let db: &Arc<DbSchema> = db;
-        let mut parser = LineParser::new(batch.lines);
+        let mut parser = LineParser::new("");
         let mut last_table: Option<(&str, &Arc<TableSchema>)> = None;
-        while let Some(line) = parser.next_line() {
-            let Ok(line) = line else {
-                stats.skipped += 1;
-                continue;
-            };
-            let table = match last_table {
-                Some((raw, t)) if raw == line.measurement.raw => t,
-                _ => match db.table(&line.measurement.unescaped(TokenKind::Measurement)) {
-                    Some(t) => {
-                        last_table = Some((line.measurement.raw, t));
-                        t
-                    }
-                    None => {
-                        stats.skipped += 1;
-                        continue;
-                    }
-                },
-            };
-            let key = self.key.build(&line.measurement, parser.tags());
-            let hash = series_hash(&db.name, key);
-            if !owns(hash) {
-                stats.not_owned += 1;
-                continue;
+        for chunk in chunks {
+            parser.reset(chunk);
+            while let Some(line) = parser.next_line() {
+                let Ok(line) = line else {
+                    stats.skipped += 1;
+                    continue;
+                };
+                let table = match last_table {
+                    Some((raw, t)) if raw == line.measurement.raw => t,
+                    _ => match db.table(&line.measurement.unescaped(TokenKind::Measurement)) {
+                        Some(t) => {
+                            last_table = Some((line.measurement.raw, t));
+                            t
+                        }
+                        None => {
+                            stats.skipped += 1;
+                            continue;
+                        }
+                    },
+                };
+                let key = self.key.build(&line.measurement, parser.tags());
+                let hash = series_hash(&db.name, key);
+                if !owns(hash) {
+                    stats.not_owned += 1;
+                    continue;
+                }
+                let time_ns = match line.timestamp {
+                    Some(ts) => match batch.precision.to_nanos(ts) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            stats.skipped += 1;
+                            continue;
+                        }
+                    },
+                    None => batch.default_time_ns,
+                };
+                let Ok(ids) = self
+                    .resolver
+                    .resolve(db.id, table, parser.tags(), parser.fields())
+                else {
+                    stats.skipped += 1;
+                    continue;
+                };
+                buffer.table_mut(db.id, table.id).append(
+                    table,
+                    RowInput {
+                        series_hash: hash,
+                        series_key: key,
+                        tags: parser.tags(),
+                        fields: parser.fields(),
+                        column_ids: ids,
+                        time_ns,
+                    },
+                );
+                stats.applied += 1;
             }
-            let time_ns = match line.timestamp {
-                Some(ts) => match batch.precision.to_nanos(ts) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        stats.skipped += 1;
-                        continue;
-                    }
-                },
-                None => batch.default_time_ns,
-            };
-            let Ok(ids) = self.resolver.resolve(db.id, table, parser.tags(), parser.fields()) else {
-                stats.skipped += 1;
-                continue;
-            };
-            buffer.table_mut(db.id, table.id).append(
-                table,
-                RowInput {
-                    series_hash: hash,
-                    series_key: key,
-                    tags: parser.tags(),
-                    fields: parser.fields(),
-                    column_ids: ids,
-                    time_ns,
-                },
-            );
-            stats.applied += 1;
         }
         if stats.skipped > 0 {
             tracing::error!(database = %db.name, skipped = stats.skipped, "WAL lines did not fit the catalog and were skipped");

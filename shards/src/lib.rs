@@ -6,11 +6,11 @@
 //! the columnar write buffer ([`buffer`]). Nothing here depends on the server crate; what a shard
 //! needs from outside (catalog snapshot, clock, configuration) is passed in.
 
+pub mod buffer;
+pub mod ingest;
 pub mod lp;
 pub mod precision;
+pub mod resolve;
 pub mod schema;
 pub mod series;
 pub mod wal;
-pub mod resolve;
-pub mod buffer;
-pub mod ingest;

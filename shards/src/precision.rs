@@ -66,9 +66,14 @@ impl Precision {
     /// Converts a timestamp written in this precision to nanoseconds.
     #[inline]
     pub fn to_nanos(self, ts: i64) -> Result<i64, TimestampOverflow> {
-        let p = if self == Precision::Auto { Precision::guess(ts) } else { self };
+        let p = if self == Precision::Auto {
+            Precision::guess(ts)
+        } else {
+            self
+        };
         let (m, unit) = p.multiplier();
-        ts.checked_mul(m).ok_or(TimestampOverflow { value: ts, unit })
+        ts.checked_mul(m)
+            .ok_or(TimestampOverflow { value: ts, unit })
     }
 }
 
@@ -90,9 +95,21 @@ mod tests {
 
     #[test]
     fn auto_guesses_by_magnitude() {
-        assert_eq!(Precision::Auto.to_nanos(1_700_000_000).unwrap(), 1_700_000_000_000_000_000);
-        assert_eq!(Precision::Auto.to_nanos(1_700_000_000_123).unwrap(), 1_700_000_000_123_000_000);
-        assert_eq!(Precision::Auto.to_nanos(1_700_000_000_123_456).unwrap(), 1_700_000_000_123_456_000);
-        assert_eq!(Precision::Auto.to_nanos(1_700_000_000_123_456_789).unwrap(), 1_700_000_000_123_456_789);
+        assert_eq!(
+            Precision::Auto.to_nanos(1_700_000_000).unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            Precision::Auto.to_nanos(1_700_000_000_123).unwrap(),
+            1_700_000_000_123_000_000
+        );
+        assert_eq!(
+            Precision::Auto.to_nanos(1_700_000_000_123_456).unwrap(),
+            1_700_000_000_123_456_000
+        );
+        assert_eq!(
+            Precision::Auto.to_nanos(1_700_000_000_123_456_789).unwrap(),
+            1_700_000_000_123_456_789
+        );
     }
 }

@@ -37,7 +37,13 @@ pub struct Resolver {
 impl Resolver {
     /// Resolves the line's keys against `table`; on success `ids()` holds the column ids.
     #[inline]
-    pub fn resolve(&mut self, db_id: u32, table: &TableSchema, tags: &[Tag<'_>], fields: &[Field<'_>]) -> Result<&[u32], SchemaError> {
+    pub fn resolve(
+        &mut self,
+        db_id: u32,
+        table: &TableSchema,
+        tags: &[Tag<'_>],
+        fields: &[Field<'_>],
+    ) -> Result<&[u32], SchemaError> {
         self.scratch.clear();
         for t in tags {
             self.scratch.extend_from_slice(t.key.raw.as_bytes());
@@ -59,7 +65,8 @@ impl Resolver {
         }
         for f in fields {
             let name = f.key.unescaped(TokenKind::Key);
-            self.ids.push(lookup(table, &name, ColumnType::of_field(&f.value))?);
+            self.ids
+                .push(lookup(table, &name, ColumnType::of_field(&f.value))?);
         }
         std::mem::swap(&mut self.shape, &mut self.scratch);
         self.table_id = Some(key);
@@ -89,4 +96,3 @@ fn lookup(table: &TableSchema, name: &str, ty: ColumnType) -> Result<u32, Schema
         }),
     }
 }
-

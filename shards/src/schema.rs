@@ -89,7 +89,12 @@ impl TableSchema {
     pub fn new(id: u32, name: Arc<str>, columns: Vec<ColumnSchema>) -> Self {
         debug_assert!(columns.iter().enumerate().all(|(i, c)| c.id as usize == i));
         let by_name = columns.iter().map(|c| (c.name.clone(), c.id)).collect();
-        TableSchema { id, name, columns, by_name }
+        TableSchema {
+            id,
+            name,
+            columns,
+            by_name,
+        }
     }
 
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
@@ -113,7 +118,12 @@ pub struct DbSchema {
 impl DbSchema {
     pub fn new(id: u32, name: Arc<str>, tables: Vec<Arc<TableSchema>>) -> Self {
         let by_name = tables.iter().map(|t| (t.name.clone(), t.id)).collect();
-        DbSchema { id, name, tables, by_name }
+        DbSchema {
+            id,
+            name,
+            tables,
+            by_name,
+        }
     }
 
     pub fn table(&self, name: &str) -> Option<&Arc<TableSchema>> {

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn routing_is_stable_and_spreads() {
         // Pinned: a change here re-routes every series on restart.
-        assert_eq!(series_hash("db", b"cpu\0host\0a\0"), series_hash("db", b"cpu\0host\0a\0"));
+        assert_eq!(
+            series_hash("db", b"cpu\0host\0a\0"),
+            series_hash("db", b"cpu\0host\0a\0")
+        );
         assert_ne!(series_hash("db1", b"cpu\0"), series_hash("db2", b"cpu\0"));
         let mut counts = [0usize; 4];
         for i in 0..4000 {

@@ -45,13 +45,19 @@ impl Bitmap {
 #[derive(Debug)]
 pub enum ColumnData {
     /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`.
-    Tag { dictionary: Dictionary, codes: Vec<u32> },
+    Tag {
+        dictionary: Dictionary,
+        codes: Vec<u32>,
+    },
     F64(Vec<f64>),
     I64(Vec<i64>),
     U64(Vec<u64>),
     Bool(Bitmap),
     /// Arrow string layout: value i is `data[offsets[i]..offsets[i + 1]]`.
-    Str { offsets: Vec<u64>, data: Vec<u8> },
+    Str {
+        offsets: Vec<u64>,
+        data: Vec<u8>,
+    },
 }
 
 /// A column: values and validity, always of equal length.

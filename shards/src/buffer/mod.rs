@@ -111,10 +111,18 @@ impl TableBuffer {
     }
 
     pub fn bytes(&self) -> usize {
-        self.columns.iter().flatten().map(Column::bytes).sum::<usize>()
+        self.columns
+            .iter()
+            .flatten()
+            .map(Column::bytes)
+            .sum::<usize>()
             + self.time.capacity() * 8
             + self.row_series.capacity() * 4
-            + self.series.iter().map(|s| s.key.len() + s.tag_codes.len() * 8 + 48).sum::<usize>()
+            + self
+                .series
+                .iter()
+                .map(|s| s.key.len() + s.tag_codes.len() * 8 + 48)
+                .sum::<usize>()
     }
 
     fn column_mut(&mut self, schema: &TableSchema, id: u32) -> &mut Column {
@@ -147,8 +155,13 @@ impl TableBuffer {
 
     fn series_id(&mut self, schema: &TableSchema, row: &RowInput<'_, '_>) -> u32 {
         let found = match self.series_index.get(&row.series_hash) {
-            Some(SeriesSlot::One(id)) if *self.series[*id as usize].key == *row.series_key => Some(*id),
-            Some(SeriesSlot::Many(ids)) => ids.iter().copied().find(|&id| *self.series[id as usize].key == *row.series_key),
+            Some(SeriesSlot::One(id)) if *self.series[*id as usize].key == *row.series_key => {
+                Some(*id)
+            }
+            Some(SeriesSlot::Many(ids)) => ids
+                .iter()
+                .copied()
+                .find(|&id| *self.series[id as usize].key == *row.series_key),
             _ => None,
         };
         if let Some(id) = found {
@@ -177,7 +190,8 @@ impl TableBuffer {
         });
         match self.series_index.get_mut(&row.series_hash) {
             None => {
-                self.series_index.insert(row.series_hash, SeriesSlot::One(id));
+                self.series_index
+                    .insert(row.series_hash, SeriesSlot::One(id));
             }
             Some(slot) => {
                 let mut ids = match slot {

@@ -26,7 +26,10 @@ fn catalog() -> CatalogSnapshot {
         })
         .collect();
     let table = Arc::new(TableSchema::new(0, Arc::from("cpu"), columns));
-    CatalogSnapshot::new(1, vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))])
+    CatalogSnapshot::new(
+        1,
+        vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))],
+    )
 }
 
 fn apply(buf: &mut ShardBuffer, lines: &str) -> crate::ingest::ApplyStats {
@@ -53,7 +56,11 @@ fn rows_land_in_columns_with_nulls_and_interned_series() {
     assert_eq!((stats.applied, stats.skipped), (3, 0));
     let t = buf.table(0, 0).unwrap();
     assert_eq!(t.rows(), 3);
-    assert_eq!(t.series_count(), 2, "same tags in another order are one series");
+    assert_eq!(
+        t.series_count(),
+        2,
+        "same tags in another order are one series"
+    );
     assert_eq!(t.time(), &[10_000_000_000, 77, 12_000_000_000]);
     let col = |id: u32, row: usize| t.column(id).map_or(Value::Null, |c| c.get(row));
     assert_eq!(col(0, 0), Value::Tag("a"));
@@ -91,7 +98,9 @@ fn ownership_filter_splits_lines() {
     let mut total = 0;
     for shard in 0..2 {
         let mut buf = ShardBuffer::default();
-        let s = Applier::default().apply(&mut buf, &cat, &batch, |h| crate::series::owner_shard(h, 2) == shard);
+        let s = Applier::default().apply(&mut buf, &cat, &batch, |h| {
+            crate::series::owner_shard(h, 2) == shard
+        });
         assert_eq!(s.applied + s.not_owned, 4);
         total += s.applied;
     }

@@ -210,6 +210,13 @@ impl<'a> LineParser<'a> {
         }
     }
 
+    /// Starts over on another body of the same lifetime, keeping the vectors' capacity.
+    pub fn reset(&mut self, body: &'a str) {
+        self.body = body;
+        self.pos = 0;
+        self.line_number = 0;
+    }
+
     /// Tags of the line last returned by [`Self::next_line`], sorted by unescaped key.
     pub fn tags(&self) -> &[Tag<'a>] {
         &self.tags
@@ -236,7 +243,11 @@ impl<'a> LineParser<'a> {
                 p += 1;
             }
             let nl = memchr::memchr(b'\n', &bytes[p..]).map_or(bytes.len(), |i| p + i);
-            let content_end = if nl > p && bytes[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let content_end = if nl > p && bytes[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             if p == content_end || bytes[p] == b'#' {
                 self.pos = nl + 1;
                 continue;
@@ -252,10 +263,15 @@ impl<'a> LineParser<'a> {
                 Err((error, err_at)) => {
                     // The bad line ends at the first newline at or after the error.
                     let from = err_at.max(p).min(bytes.len());
-                    let nl = memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+                    let nl =
+                        memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i);
                     self.line_number += count_newlines(&bytes[start..from.min(nl)]);
                     self.pos = nl + 1;
-                    let end = if nl > start && bytes[nl - 1] == b'\r' { nl - 1 } else { nl };
+                    let end = if nl > start && bytes[nl - 1] == b'\r' {
+                        nl - 1
+                    } else {
+                        nl
+                    };
                     Err(RejectedLine {
                         span: LineSpan {
                             line_number: first_line,
@@ -285,8 +301,7 @@ impl<'a> LineParser<'a> {
 
         // Measurement: up to an unescaped ',' or ' '.
         let (m_end, stop) = scan_token(bytes, p, nl, TokenKind::Measurement);
-        check_token_end(bytes, p, m_end, stop)
-            .map_err(|e| (LineError::Measurement(e), m_end))?;
+        check_token_end(bytes, p, m_end, stop).map_err(|e| (LineError::Measurement(e), m_end))?;
         if m_end == p {
             return Err((LineError::Measurement("empty measurement name"), p));
         }
@@ -301,7 +316,8 @@ impl<'a> LineParser<'a> {
                 if kstop != Stop::Equals {
                     return Err((LineError::TagSet(tag_key_problem(kstop, k_end == q)), k_end));
                 }
-                check_token_end(bytes, q, k_end, kstop).map_err(|e| (LineError::TagSet(e), k_end))?;
+                check_token_end(bytes, q, k_end, kstop)
+                    .map_err(|e| (LineError::TagSet(e), k_end))?;
                 if k_end == q {
                     return Err((LineError::TagSet("empty tag key"), q));
                 }
@@ -332,7 +348,10 @@ impl<'a> LineParser<'a> {
         } else if stop != Stop::Space {
             return Err(match stop {
                 Stop::End => (LineError::NoFields, m_end),
-                _ => (LineError::Measurement("invalid character in measurement name"), m_end),
+                _ => (
+                    LineError::Measurement("invalid character in measurement name"),
+                    m_end,
+                ),
             });
         }
 
@@ -340,7 +359,13 @@ impl<'a> LineParser<'a> {
         while q < nl && bytes[q] == b' ' {
             q += 1;
         }
-        let content_end = |nl: usize| if nl > 0 && nl <= bytes.len() && bytes[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let content_end = |nl: usize| {
+            if nl > 0 && nl <= bytes.len() && bytes[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            }
+        };
         if q >= content_end(nl) {
             return Err((LineError::NoFields, q));
         }
@@ -362,13 +387,19 @@ impl<'a> LineParser<'a> {
             let v_start = k_end + 1;
             let (value, v_end) = if bytes.get(v_start) == Some(&b'"') {
                 let close = find_string_end(bytes, v_start + 1).ok_or_else(|| {
-                    (LineError::UnterminatedString(key.unescaped(TokenKind::Key).into_owned()), v_start)
+                    (
+                        LineError::UnterminatedString(key.unescaped(TokenKind::Key).into_owned()),
+                        v_start,
+                    )
                 })?;
                 if close >= nl {
                     // The string spans newlines: the line ends at the first newline after it.
                     nl = memchr::memchr(b'\n', &bytes[close..]).map_or(bytes.len(), |i| close + i);
                 }
-                (FieldValue::Str(Token::new(&body[v_start + 1..close])), close + 1)
+                (
+                    FieldValue::Str(Token::new(&body[v_start + 1..close])),
+                    close + 1,
+                )
             } else {
                 let mut e = v_start;
                 while e < nl && bytes[e] != b',' && bytes[e] != b' ' {
@@ -424,7 +455,10 @@ impl<'a> LineParser<'a> {
                 t += 1;
             }
             if t != cend {
-                return Err((LineError::Timestamp("unexpected text after the timestamp"), t));
+                return Err((
+                    LineError::Timestamp("unexpected text after the timestamp"),
+                    t,
+                ));
             }
             Some(ts)
         } else {
@@ -507,7 +541,11 @@ fn check_token_end(bytes: &[u8], start: usize, end: usize, stop: Stop) -> Result
     }
     if end > start && bytes[end - 1] == b'\\' {
         // Count the trailing backslashes: an odd run that the scanner did not pair ends alone.
-        let run = bytes[start..end].iter().rev().take_while(|&&b| b == b'\\').count();
+        let run = bytes[start..end]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
         if run % 2 == 1 {
             return Err("ends with a backslash");
         }
@@ -550,14 +588,18 @@ fn count_newlines(b: &[u8]) -> u32 {
 fn check_duplicates(tags: &mut [Tag<'_>], fields: &[Field<'_>]) -> Result<(), LineError> {
     for i in 1..tags.len() {
         let mut j = i;
-        while j > 0 && tags[j - 1].key.cmp_unescaped(&tags[j].key, TokenKind::Key) == Ordering::Greater {
+        while j > 0
+            && tags[j - 1].key.cmp_unescaped(&tags[j].key, TokenKind::Key) == Ordering::Greater
+        {
             tags.swap(j - 1, j);
             j -= 1;
         }
     }
     for w in tags.windows(2) {
         if w[0].key.cmp_unescaped(&w[1].key, TokenKind::Key) == Ordering::Equal {
-            return Err(LineError::DuplicateTag(w[0].key.unescaped(TokenKind::Key).into_owned()));
+            return Err(LineError::DuplicateTag(
+                w[0].key.unescaped(TokenKind::Key).into_owned(),
+            ));
         }
     }
     // Quadratic, but on a handful of short keys it beats hashing; large field sets are rare.
@@ -565,14 +607,20 @@ fn check_duplicates(tags: &mut [Tag<'_>], fields: &[Field<'_>]) -> Result<(), Li
         for i in 1..fields.len() {
             for j in 0..i {
                 if fields[i].key.raw.len() == fields[j].key.raw.len()
-                    && fields[i].key.cmp_unescaped(&fields[j].key, TokenKind::Key) == Ordering::Equal
+                    && fields[i].key.cmp_unescaped(&fields[j].key, TokenKind::Key)
+                        == Ordering::Equal
                 {
-                    return Err(LineError::DuplicateField(fields[i].key.unescaped(TokenKind::Key).into_owned()));
+                    return Err(LineError::DuplicateField(
+                        fields[i].key.unescaped(TokenKind::Key).into_owned(),
+                    ));
                 }
             }
         }
     } else {
-        let mut keys: Vec<std::borrow::Cow<'_, str>> = fields.iter().map(|f| f.key.unescaped(TokenKind::Key)).collect();
+        let mut keys: Vec<std::borrow::Cow<'_, str>> = fields
+            .iter()
+            .map(|f| f.key.unescaped(TokenKind::Key))
+            .collect();
         keys.sort_unstable();
         if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
             return Err(LineError::DuplicateField(w[0].to_string()));
@@ -583,7 +631,9 @@ fn check_duplicates(tags: &mut [Tag<'_>], fields: &[Field<'_>]) -> Result<(), Li
         for i in 1..fields.len() {
             for j in 0..i {
                 if fields[i].key.cmp_unescaped(&fields[j].key, TokenKind::Key) == Ordering::Equal {
-                    return Err(LineError::DuplicateField(fields[i].key.unescaped(TokenKind::Key).into_owned()));
+                    return Err(LineError::DuplicateField(
+                        fields[i].key.unescaped(TokenKind::Key).into_owned(),
+                    ));
                 }
             }
         }

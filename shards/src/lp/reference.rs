@@ -271,7 +271,10 @@ fn scalar(v: &str) -> Result<OwnedValue, ()> {
         None => (mantissa, None),
     };
     let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
-    if !digits(int) || !frac.is_none_or(digits) || (int.is_empty() && frac.is_none_or(str::is_empty)) {
+    if !digits(int)
+        || !frac.is_none_or(digits)
+        || (int.is_empty() && frac.is_none_or(str::is_empty))
+    {
         return Err(());
     }
     if let Some(e) = exp {

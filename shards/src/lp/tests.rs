@@ -10,7 +10,10 @@ fn fast(body: &str) -> Vec<Result<OwnedPoint, u32>> {
         out.push(match r {
             Ok(line) => Ok(OwnedPoint {
                 line_number: line.span.line_number,
-                measurement: line.measurement.unescaped(TokenKind::Measurement).into_owned(),
+                measurement: line
+                    .measurement
+                    .unescaped(TokenKind::Measurement)
+                    .into_owned(),
                 tags: p
                     .tags()
                     .iter()
@@ -30,7 +33,9 @@ fn fast(body: &str) -> Vec<Result<OwnedPoint, u32>> {
                             FieldValue::I64(v) => OwnedValue::I64(v),
                             FieldValue::U64(v) => OwnedValue::U64(v),
                             FieldValue::Bool(v) => OwnedValue::Bool(v),
-                            FieldValue::Str(t) => OwnedValue::Str(t.unescaped(TokenKind::Str).into_owned()),
+                            FieldValue::Str(t) => {
+                                OwnedValue::Str(t.unescaped(TokenKind::Str).into_owned())
+                            }
                         };
                         (f.key.unescaped(TokenKind::Key).into_owned(), v)
                     })
@@ -53,12 +58,17 @@ fn both(body: &str) -> Vec<Result<OwnedPoint, u32>> {
 fn one(body: &str) -> OwnedPoint {
     let mut v = both(body);
     assert_eq!(v.len(), 1, "{body:?}");
-    v.pop().unwrap().unwrap_or_else(|n| panic!("{body:?} rejected at line {n}"))
+    v.pop()
+        .unwrap()
+        .unwrap_or_else(|n| panic!("{body:?} rejected at line {n}"))
 }
 
 fn rejected(body: &str) {
     let v = both(body);
-    assert!(v.iter().all(|r| r.is_err()) && !v.is_empty(), "{body:?} should be rejected: {v:?}");
+    assert!(
+        v.iter().all(|r| r.is_err()) && !v.is_empty(),
+        "{body:?} should be rejected: {v:?}"
+    );
 }
 
 #[test]
@@ -79,7 +89,9 @@ fn tsbs_line() {
 
 #[test]
 fn value_forms() {
-    let p = one(r#"m a=1,b=-1.5e3,c=3i,d=4u,e=t,f=FALSE,g="s",h=.5,i=1.,j=-9223372036854775808i,k=18446744073709551615u"#);
+    let p = one(
+        r#"m a=1,b=-1.5e3,c=3i,d=4u,e=t,f=FALSE,g="s",h=.5,i=1.,j=-9223372036854775808i,k=18446744073709551615u"#,
+    );
     let v: Vec<_> = p.fields.into_iter().map(|f| f.1).collect();
     assert_eq!(
         v,
@@ -104,7 +116,10 @@ fn escapes_follow_core() {
     let p = one(r#"c\ p\,u,t\ k=v\=1\,2 f\=x="a \"q\" \\ \t" -5"#);
     assert_eq!(p.measurement, "c p,u");
     assert_eq!(p.tags, vec![("t k".into(), "v=1,2".into())]);
-    assert_eq!(p.fields[0], ("f=x".into(), OwnedValue::Str(r#"a "q" \ \t"#.into())));
+    assert_eq!(
+        p.fields[0],
+        ("f=x".into(), OwnedValue::Str(r#"a "q" \ \t"#.into()))
+    );
     assert_eq!(p.timestamp, Some(-5));
     // `=` needs no escape in a tag value or a measurement.
     let p = one("a=b,k=x=y v=1");
@@ -148,7 +163,10 @@ fn rejects_bad_lines() {
 fn line_numbers_skip_blank_comment_and_quoted_newlines() {
     let body = "# comment\n\ncpu v=1\r\nbad line\nm s=\"two\nlines\"\n  \nm v=2 3\n";
     let v = both(body);
-    let nums: Vec<Result<u32, u32>> = v.iter().map(|r| r.as_ref().map(|p| p.line_number).map_err(|&n| n)).collect();
+    let nums: Vec<Result<u32, u32>> = v
+        .iter()
+        .map(|r| r.as_ref().map(|p| p.line_number).map_err(|&n| n))
+        .collect();
     assert_eq!(nums, vec![Ok(3), Err(4), Ok(5), Ok(8)]);
 }
 
@@ -225,7 +243,10 @@ fn valid_line() -> impl Strategy<Value = String> {
                 s.push_str(&format!(",{k}={v}"));
             }
             s.push(' ');
-            let f: Vec<String> = fields.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let f: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             s.push_str(&f.join(","));
             if let Some(t) = ts {
                 s.push_str(&format!(" {t}"));

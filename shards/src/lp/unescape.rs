@@ -85,7 +85,11 @@ mod tests {
         let mut s = String::new();
         unescape_into(raw, kind, &mut s);
         let lazy: Vec<u8> = UnescapedBytes::new(raw.as_bytes(), kind).collect();
-        assert_eq!(lazy, s.as_bytes(), "lazy and eager unescaping disagree on {raw:?}");
+        assert_eq!(
+            lazy,
+            s.as_bytes(),
+            "lazy and eager unescaping disagree on {raw:?}"
+        );
         s
     }
 
@@ -96,7 +100,10 @@ mod tests {
         assert_eq!(un(r"a\=b", TokenKind::Measurement), r"a\=b");
         assert_eq!(un(r"va\lue", TokenKind::Key), r"va\lue");
         assert_eq!(un(r"x\\\ y", TokenKind::Key), r"x\ y");
-        assert_eq!(un(r#"say \"hi\" \t \\"#, TokenKind::Str), r#"say "hi" \t \"#);
+        assert_eq!(
+            un(r#"say \"hi\" \t \\"#, TokenKind::Str),
+            r#"say "hi" \t \"#
+        );
         assert_eq!(un("no escapes", TokenKind::Str), "no escapes");
     }
 }

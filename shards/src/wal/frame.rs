@@ -36,11 +36,23 @@ pub struct WalBatch<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     #[error("frame at byte {offset} is cut short: needs {needed} bytes, {available} remain")]
-    Torn { offset: usize, needed: usize, available: usize },
+    Torn {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
     #[error("frame at byte {offset} fails its checksum: stored {stored:#010x}, computed {computed:#010x}")]
-    Checksum { offset: usize, stored: u32, computed: u32 },
+    Checksum {
+        offset: usize,
+        stored: u32,
+        computed: u32,
+    },
     #[error("frame at byte {offset} claims {len} bytes, more than the {max} a frame may hold")]
-    TooLarge { offset: usize, len: usize, max: usize },
+    TooLarge {
+        offset: usize,
+        len: usize,
+        max: usize,
+    },
     #[error("batch record is malformed: {0}")]
     Batch(&'static str),
 }
@@ -93,7 +105,8 @@ pub fn decode_batch(payload: &[u8]) -> Result<WalBatch<'_>, FrameError> {
     let precision = Precision::from_u8(payload[5]).ok_or(FrameError::Batch("unknown precision"))?;
     let default_time_ns = i64::from_le_bytes(payload[6..14].try_into().expect("8 bytes"));
     let line_count = u32_at(14);
-    let lines = std::str::from_utf8(&payload[BATCH_HEADER_BYTES..]).map_err(|_| FrameError::Batch("lines are not UTF-8"))?;
+    let lines = std::str::from_utf8(&payload[BATCH_HEADER_BYTES..])
+        .map_err(|_| FrameError::Batch("lines are not UTF-8"))?;
     Ok(WalBatch {
         database_id,
         precision,
@@ -198,7 +211,10 @@ mod tests {
         assert_eq!((end, tail), (f.len(), Tail::Clean));
         assert_eq!(got, vec!["cpu v=1\ncpu v=2 3\n"]);
         let b = decode_batch(&f[8..]).unwrap();
-        assert_eq!((b.database_id, b.precision, b.default_time_ns, b.line_count), (7, Precision::Second, 42, 2));
+        assert_eq!(
+            (b.database_id, b.precision, b.default_time_ns, b.line_count),
+            (7, Precision::Second, 42, 2)
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@
 mod frame;
 mod store;
 
-pub use frame::{decode_batch, encode_batch, read_frames, FrameError, Tail, WalBatch, FRAME_HEADER_BYTES};
+pub use frame::{
+    decode_batch, encode_batch, read_frames, FrameError, Tail, WalBatch, FRAME_HEADER_BYTES,
+};
 pub use store::{DmaStore, SegmentFile, SegmentStore};
 
 use std::cell::{Cell, RefCell};
@@ -31,17 +33,29 @@ use futures_channel::oneshot;
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("WAL write to segment {segment} failed: {source}")]
-    Write { segment: u64, source: std::io::Error },
+    Write {
+        segment: u64,
+        source: std::io::Error,
+    },
     #[error("WAL fdatasync of segment {segment} failed: {source}")]
-    Sync { segment: u64, source: std::io::Error },
+    Sync {
+        segment: u64,
+        source: std::io::Error,
+    },
     #[error("WAL could not create segment {segment}: {source}")]
-    Create { segment: u64, source: std::io::Error },
+    Create {
+        segment: u64,
+        source: std::io::Error,
+    },
     #[error("WAL is stopped after an earlier failure ({0}); restart the server to replay it")]
     Failed(String),
     #[error("WAL is shutting down")]
     Closed,
     #[error("reading WAL segment {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Tuning of one shard's log.
@@ -134,7 +148,11 @@ impl<S: SegmentStore + 'static> Wal<S> {
 
     /// Appends one frame, built by `encode` into the pending buffer. With `durable`, the
     /// returned future resolves once the frame is on disk; without, it resolves at once.
-    pub fn append(&self, durable: bool, encode: impl FnOnce(&mut Vec<u8>)) -> impl std::future::Future<Output = Result<(), WalError>> {
+    pub fn append(
+        &self,
+        durable: bool,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> impl std::future::Future<Output = Result<(), WalError>> {
         // Everything but the wait happens now, synchronously, so frames enter the log in the
         // order `append` is called.
         let queued: Result<Option<oneshot::Receiver<Result<(), String>>>, WalError> = {
@@ -172,7 +190,11 @@ impl<S: SegmentStore + 'static> Wal<S> {
     /// The committer: run once per log, on the shard's executor. Returns after [`Self::close`]
     /// once everything appended has been written and synced.
     pub async fn run_committer(self: Rc<Self>) {
-        let rx = self.wake_rx.borrow_mut().take().expect("run_committer is started once");
+        let rx = self
+            .wake_rx
+            .borrow_mut()
+            .take()
+            .expect("run_committer is started once");
         loop {
             let (has_waiters, has_pending, closed) = {
                 let st = self.state.borrow();
@@ -191,7 +213,11 @@ impl<S: SegmentStore + 'static> Wal<S> {
                 // Only no_sync data: write it within flush_interval, sooner if a durable
                 // append arrives.
                 let timer = glommio::timer::sleep(self.config.flush_interval);
-                futures_lite::future::or(async { rx.recv().await.map(|_| ()).unwrap_or(()) }, timer).await;
+                futures_lite::future::or(
+                    async { rx.recv().await.map(|_| ()).unwrap_or(()) },
+                    timer,
+                )
+                .await;
                 let st = self.state.borrow();
                 if st.waiters.is_empty() && !st.closed {
                     // Timer fired (or a no_sync append woke us): fall through and write.
@@ -237,7 +263,10 @@ impl<S: SegmentStore + 'static> Wal<S> {
                 .store
                 .create(seg)
                 .await
-                .map_err(|source| WalError::Create { segment: seg, source })?;
+                .map_err(|source| WalError::Create {
+                    segment: seg,
+                    source,
+                })?;
             let mut st = self.state.borrow_mut();
             st.file = Some(f);
             st.file_len = 0;
@@ -248,14 +277,25 @@ impl<S: SegmentStore + 'static> Wal<S> {
             let file = st.file.take().expect("opened above");
             let align = file.alignment() as u64;
             let write_at = st.file_len - st.file_len % align;
-            (file, st.segment, write_at, std::mem::take(&mut st.tail_block))
+            (
+                file,
+                st.segment,
+                write_at,
+                std::mem::take(&mut st.tail_block),
+            )
         };
         let align = file.alignment();
         let res = async {
             file.write_at(&[&tail, data], write_at)
                 .await
-                .map_err(|source| WalError::Write { segment: seg, source })?;
-            file.sync().await.map_err(|source| WalError::Sync { segment: seg, source })
+                .map_err(|source| WalError::Write {
+                    segment: seg,
+                    source,
+                })?;
+            file.sync().await.map_err(|source| WalError::Sync {
+                segment: seg,
+                source,
+            })
         }
         .await;
         let mut st = self.state.borrow_mut();
@@ -318,7 +358,10 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
         })?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(seq) = name
+            .strip_suffix(".wal")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             segs.push((seq, entry.path()));
         }
     }
@@ -342,7 +385,17 @@ pub struct SegmentReplay {
 
 /// Reads one segment, calling `f` with each intact batch. A torn or corrupt tail is logged,
 /// cut off the file, and reported; it is never an error.
-pub fn replay_segment(path: &Path, mut f: impl FnMut(WalBatch<'_>)) -> Result<SegmentReplay, WalError> {
+pub fn replay_segment(path: &Path, f: impl FnMut(WalBatch<'_>)) -> Result<SegmentReplay, WalError> {
+    replay_segment_with(path, true, f)
+}
+
+/// As [`replay_segment`]; with `truncate` false the file is only read (for shards that replay
+/// another shard's log after a change of shard count, while its own shard truncates it).
+pub fn replay_segment_with(
+    path: &Path,
+    truncate: bool,
+    mut f: impl FnMut(WalBatch<'_>),
+) -> Result<SegmentReplay, WalError> {
     let data = std::fs::read(path).map_err(|source| WalError::Read {
         path: path.to_owned(),
         source,
@@ -361,6 +414,7 @@ pub fn replay_segment(path: &Path, mut f: impl FnMut(WalBatch<'_>)) -> Result<Se
     }
     let truncated = match tail {
         Tail::Clean => None,
+        Tail::Damaged { error, .. } if !truncate => Some(error.to_string()),
         Tail::Damaged { offset, error } => {
             tracing::warn!(
                 path = %path.display(),

@@ -80,7 +80,11 @@ impl SegmentFile for DmaSegment {
             at += p.len();
         }
         dst[at..].fill(0);
-        let written = self.file.write_at(buf, pos).await.map_err(io::Error::from)?;
+        let written = self
+            .file
+            .write_at(buf, pos)
+            .await
+            .map_err(io::Error::from)?;
         if written != padded {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,

@@ -22,7 +22,10 @@ impl SegmentStore for MemStore {
     async fn create(&self, seq: u64) -> io::Result<MemFile> {
         let prev = self.files.borrow_mut().insert(seq, Vec::new());
         assert!(prev.is_none(), "segment {seq} created twice");
-        Ok(MemFile { seq, store: self.clone() })
+        Ok(MemFile {
+            seq,
+            store: self.clone(),
+        })
     }
 }
 
@@ -39,7 +42,10 @@ impl SegmentFile for MemFile {
             let f = files.get_mut(&self.seq).unwrap();
             f.resize(pos as usize, 0);
             f.extend_from_slice(&data);
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "injected short write"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "injected short write",
+            ));
         }
         data.resize(data.len().div_ceil(512) * 512, 0);
         let mut files = self.store.files.borrow_mut();
@@ -71,14 +77,22 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         .run(f)
 }
 
-fn append_line(wal: &Wal<MemStore>, durable: bool, line: &str) -> impl std::future::Future<Output = Result<(), WalError>> {
+fn append_line(
+    wal: &Wal<MemStore>,
+    durable: bool,
+    line: &str,
+) -> impl std::future::Future<Output = Result<(), WalError>> {
     let line = line.to_string();
-    wal.append(durable, move |out| encode_batch(out, 1, Precision::Nanosecond, 0, &line, [(0, line.len())]))
+    wal.append(durable, move |out| {
+        encode_batch(out, 1, Precision::Nanosecond, 0, &line, [(0, line.len())])
+    })
 }
 
 fn lines_in(data: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
-    let (_, tail) = read_frames(data, |p| out.push(decode_batch(p).unwrap().lines.trim_end().to_string()));
+    let (_, tail) = read_frames(data, |p| {
+        out.push(decode_batch(p).unwrap().lines.trim_end().to_string())
+    });
     assert_eq!(tail, Tail::Clean);
     out
 }
@@ -92,7 +106,11 @@ fn group_commit_covers_concurrent_appends_in_order() {
         let committer = glommio::spawn_local(wal.clone().run_committer());
         let mut waits = Vec::new();
         for i in 0..100 {
-            waits.push(glommio::spawn_local(append_line(&wal, true, &format!("m v={i}"))));
+            waits.push(glommio::spawn_local(append_line(
+                &wal,
+                true,
+                &format!("m v={i}"),
+            )));
         }
         for w in waits {
             w.await.unwrap();
@@ -102,7 +120,10 @@ fn group_commit_covers_concurrent_appends_in_order() {
         wal.groups_committed()
     });
     let all = lines_in(&files.borrow()[&1]);
-    assert_eq!(all, (0..100).map(|i| format!("m v={i}")).collect::<Vec<_>>());
+    assert_eq!(
+        all,
+        (0..100).map(|i| format!("m v={i}")).collect::<Vec<_>>()
+    );
     assert!(groups < 100, "100 concurrent appends took {groups} groups");
 }
 
@@ -159,7 +180,9 @@ fn short_write_is_an_error_and_replay_keeps_the_synced_prefix() {
         assert!(append_line(&wal, true, &long).await.is_err());
     });
     let mut got = Vec::new();
-    let (_, tail) = read_frames(&files.borrow()[&1], |p| got.push(decode_batch(p).unwrap().lines.trim_end().to_string()));
+    let (_, tail) = read_frames(&files.borrow()[&1], |p| {
+        got.push(decode_batch(p).unwrap().lines.trim_end().to_string())
+    });
     assert_eq!(got, vec!["m v=1"]);
     assert!(matches!(tail, Tail::Damaged { .. }));
 }
@@ -176,16 +199,27 @@ fn rotation_keeps_every_record_across_segments() {
         let wal = Wal::new(store, cfg, 5);
         let c = glommio::spawn_local(wal.clone().run_committer());
         for i in 0..200 {
-            append_line(&wal, true, &format!("rotate v={i}")).await.unwrap();
+            append_line(&wal, true, &format!("rotate v={i}"))
+                .await
+                .unwrap();
         }
         wal.close();
         c.await;
     });
     let files = files.borrow();
-    assert!(files.len() > 3, "expected several segments, got {}", files.len());
+    assert!(
+        files.len() > 3,
+        "expected several segments, got {}",
+        files.len()
+    );
     assert_eq!(*files.keys().next().unwrap(), 5);
     let all: Vec<String> = files.values().flat_map(|d| lines_in(d)).collect();
-    assert_eq!(all, (0..200).map(|i| format!("rotate v={i}")).collect::<Vec<_>>());
+    assert_eq!(
+        all,
+        (0..200)
+            .map(|i| format!("rotate v={i}"))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -226,7 +260,10 @@ fn dma_segments_replay_and_torn_tails_are_truncated() {
     std::fs::write(path, &data).unwrap();
     let mut lines = Vec::new();
     let r = replay_segment(path, |b| {
-        assert_eq!((b.database_id, b.precision, b.default_time_ns), (3, Precision::Second, 9));
+        assert_eq!(
+            (b.database_id, b.precision, b.default_time_ns),
+            (3, Precision::Second, 9)
+        );
         lines.push(b.lines.to_string())
     })
     .unwrap();

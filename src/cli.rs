@@ -1,0 +1,139 @@
+//! The command line: `shardline serve` and its flags, with size and duration parsing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shardline",
+    version,
+    about = "Thread-per-core time-series database, wire-compatible with InfluxDB 3 Core"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Directory for the catalog and the shards' write-ahead logs (created if missing).
+    #[arg(long, env = "SHARDLINE_DATA_DIR", default_value = "shardline-data")]
+    pub data_dir: PathBuf,
+
+    /// Number of shards (one pinned thread each). Default: every CPU this process may run on.
+    #[arg(long, env = "SHARDLINE_SHARDS")]
+    pub shards: Option<usize>,
+
+    /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port; see --port-file.
+    #[arg(long, env = "SHARDLINE_HTTP_BIND", default_value = "127.0.0.1:8181")]
+    pub http_bind: SocketAddr,
+
+    /// Largest request body accepted, on the wire and after gzip inflation (e.g. 10MiB).
+    #[arg(long, env = "SHARDLINE_MAX_HTTP_REQUEST_SIZE", default_value = "10MiB", value_parser = parse_size)]
+    pub max_http_request_size: usize,
+
+    /// Longest a `no_sync=true` write waits before it is written to the WAL (durable writes
+    /// are committed at once, in groups). E.g. 10ms, 1s.
+    #[arg(long, env = "SHARDLINE_WAL_FLUSH_INTERVAL", default_value = "10ms", value_parser = parse_duration)]
+    pub wal_flush_interval: Duration,
+
+    /// Serve without authentication. Token authentication is not implemented yet, so every
+    /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.
+    #[arg(long)]
+    pub without_auth: bool,
+
+    /// Write the bound address (`ip:port`) to this file once every shard is listening.
+    #[arg(long)]
+    pub port_file: Option<PathBuf>,
+
+    /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info`, `shardline=debug`. The
+    /// default silences glommio's reactor, which logs a harmless failed io-poll probe as an error.
+    #[arg(
+        long,
+        env = "SHARDLINE_LOG",
+        default_value = "info,glommio::reactor=off"
+    )]
+    pub log_filter: String,
+}
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Parses `1048576`, `64KiB`, `10MiB`, `1GiB`, `10MB` (decimal units too).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| {
+        format!("'{s}' is not a size: expected a number with an optional unit like 10MiB")
+    })?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size '{s}' is too large"))
+}
+
+/// Parses `250us`, `10ms`, `1s`, `2m`; a bare number is milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration: expected e.g. 10ms or 1s"))?;
+    Ok(match unit {
+        "us" | "µs" => Duration::from_micros(n),
+        "" | "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' (use us, ms, s or m)"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("2kb"), Ok(2000));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("1XB").is_err());
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_duration("1h").is_err());
+    }
+}

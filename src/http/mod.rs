@@ -1,0 +1,150 @@
+//! The HTTP API of one shard: accepting connections, serving HTTP/1.1 with hyper, routing.
+//!
+//! Every shard runs this on its own listener (SO_REUSEPORT spreads connections). Routing is a
+//! flat match on method and path; each endpoint family has its own module.
+
+pub mod body;
+pub mod io;
+pub mod response;
+pub mod write;
+
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+pub use response::HttpResponse;
+pub use write::WriteApi;
+
+use crate::server::shard::ShardCtx;
+
+/// Accepts connections until the shard is told to stop.
+pub async fn accept_loop(ctx: Rc<ShardCtx>, listener: glommio::net::TcpListener) {
+    loop {
+        let stop = ctx.stop_event.listen();
+        if ctx.stopping.get() {
+            break;
+        }
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stop.await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                let ctx = ctx.clone();
+                ctx.connections.set(ctx.connections.get() + 1);
+                glommio::spawn_local(async move {
+                    serve_connection(&ctx, stream).await;
+                    ctx.connections.set(ctx.connections.get() - 1);
+                })
+                .detach();
+            }
+            Some(Err(e)) => {
+                // Out of file descriptors or a reset before accept: back off briefly, go on.
+                tracing::warn!(shard = ctx.id, error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(ctx: &Rc<ShardCtx>, stream: glommio::net::TcpStream) {
+    let svc_ctx = ctx.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = svc_ctx.clone();
+        async move { Ok::<_, Infallible>(route(&ctx, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout needs a Send timer, which glommio's is not.
+    builder.header_read_timeout(None).keep_alive(true);
+    let conn = builder.serve_connection(io::HyperStream(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let stop = ctx.stop_event.listen();
+    if !ctx.stopping.get() {
+        let finished = futures_lite::future::or(async { Some(conn.as_mut().await) }, async {
+            stop.await;
+            None
+        })
+        .await;
+        if let Some(r) = finished {
+            log_conn_error(r);
+            return;
+        }
+    }
+    // Stopping: finish the request in flight, then close instead of keeping alive.
+    conn.as_mut().graceful_shutdown();
+    log_conn_error(conn.await);
+}
+
+fn log_conn_error(r: Result<(), hyper::Error>) {
+    if let Err(e) = r {
+        if !e.is_incomplete_message() {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+}
+
+async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    match (path.as_str(), &method) {
+        ("/api/v3/write_lp", &Method::POST) => write::handle(ctx, WriteApi::V3, req).await,
+        ("/api/v2/write", &Method::POST) => write::handle(ctx, WriteApi::V2, req).await,
+        ("/write", &Method::POST) => write::handle(ctx, WriteApi::V1, req).await,
+        ("/api/v3/write_lp" | "/api/v2/write" | "/write", _) => {
+            response::method_not_allowed("POST")
+        }
+        ("/health" | "/api/v1/health", &Method::GET | &Method::HEAD) => {
+            response::text(StatusCode::OK, "OK")
+        }
+        ("/health" | "/api/v1/health", _) => response::method_not_allowed("GET, HEAD"),
+        ("/ping", &Method::GET | &Method::HEAD) => ping(),
+        ("/ping", _) => response::method_not_allowed("GET, HEAD"),
+        ("/api/v3/debug/buffer", &Method::GET) => debug_buffer(ctx, &req).await,
+        ("/api/v3/debug/buffer", _) => response::method_not_allowed("GET"),
+        _ => response::v3_error(StatusCode::NOT_FOUND, format!("no endpoint at {path}")),
+    }
+}
+
+fn ping() -> HttpResponse {
+    let body = serde_json::json!({
+        "version": crate::VERSION,
+        "revision": crate::REVISION,
+        "process_id": std::process::id().to_string(),
+    });
+    let mut r = response::json(StatusCode::OK, &body);
+    let h = r.headers_mut();
+    h.insert(
+        "X-Influxdb-Version",
+        hyper::header::HeaderValue::from_static(concat!(
+            "3.0.0-shardline.",
+            env!("CARGO_PKG_VERSION")
+        )),
+    );
+    h.insert(
+        "X-Influxdb-Build",
+        hyper::header::HeaderValue::from_static("Shardline"),
+    );
+    r
+}
+
+/// Every row the shards buffer for `?db=`, as a JSON array (for tests and debugging; the
+/// SQL endpoint replaces it as the way to read data).
+async fn debug_buffer(ctx: &ShardCtx, req: &Request<Incoming>) -> HttpResponse {
+    let q = write::query_map(req);
+    let Some(db) = q.get("db") else {
+        return response::v3_error(
+            StatusCode::BAD_REQUEST,
+            "missing required query parameter 'db'",
+        );
+    };
+    if ctx.catalog.snapshot().database(db).is_none() {
+        return response::v3_error(StatusCode::NOT_FOUND, format!("database '{db}' not found"));
+    }
+    let rows = ctx.dump_all(db).await;
+    response::json(StatusCode::OK, &serde_json::Value::Array(rows))
+}

@@ -1,0 +1,302 @@
+//! The three write endpoints: `/api/v3/write_lp`, `/api/v2/write` and v1 `/write`.
+//!
+//! They share one pipeline (read body → plan → dispatch) and differ in their parameters and
+//! error shapes: v3 answers `{"error", "data": [...]}` and may write partially; v1/v2 never
+//! write partially and answer `{"code", "message", ...}` with the first bad line.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use shardline_shards::precision::Precision;
+
+use super::body::{self, BodyError};
+use super::response::{compat_error, empty, json, v3_error, HttpResponse};
+use crate::server::shard::ShardCtx;
+use crate::write::{self, Rejection, WritePlan};
+
+/// Which write API a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteApi {
+    V3,
+    V2,
+    V1,
+}
+
+/// A write request's parameters, checked.
+#[derive(Debug)]
+struct WriteParams {
+    database: String,
+    precision: Precision,
+    accept_partial: bool,
+    durable: bool,
+}
+
+impl WriteApi {
+    fn error(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
+        match self {
+            WriteApi::V3 => v3_error(status, message),
+            WriteApi::V1 | WriteApi::V2 => compat_error(status, message),
+        }
+    }
+
+    fn params(self, query: &HashMap<String, String>) -> Result<WriteParams, String> {
+        let database = match self {
+            WriteApi::V2 => query.get("bucket").or_else(|| query.get("db")),
+            WriteApi::V3 | WriteApi::V1 => query.get("db"),
+        };
+        let database = match database {
+            Some(d) if !d.is_empty() => d.clone(),
+            _ => {
+                return Err(match self {
+                    WriteApi::V2 => "missing required query parameter 'bucket' (or 'db')".into(),
+                    _ => "missing required query parameter 'db'".into(),
+                })
+            }
+        };
+        crate::catalog::validate_database_name(&database).map_err(|e| e.to_string())?;
+        let precision = match query.get("precision").map(String::as_str) {
+            None | Some("") => match self {
+                WriteApi::V3 => Precision::Auto,
+                _ => Precision::Nanosecond,
+            },
+            Some(p) => parse_precision(self, p)?,
+        };
+        let accept_partial = match self {
+            WriteApi::V3 => parse_bool(query, "accept_partial", true)?,
+            WriteApi::V1 | WriteApi::V2 => false,
+        };
+        let durable = match self {
+            WriteApi::V3 => !parse_bool(query, "no_sync", false)?,
+            WriteApi::V1 | WriteApi::V2 => true,
+        };
+        Ok(WriteParams {
+            database,
+            precision,
+            accept_partial,
+            durable,
+        })
+    }
+}
+
+fn parse_precision(api: WriteApi, p: &str) -> Result<Precision, String> {
+    let v = match (api, p) {
+        (WriteApi::V3, "auto") => Precision::Auto,
+        (WriteApi::V3, "nanosecond") | (_, "ns") => Precision::Nanosecond,
+        (WriteApi::V3, "microsecond") | (_, "us") => Precision::Microsecond,
+        (WriteApi::V3, "millisecond") | (_, "ms") => Precision::Millisecond,
+        (WriteApi::V3, "second") | (_, "s") => Precision::Second,
+        (WriteApi::V1, "n") => Precision::Nanosecond,
+        (WriteApi::V1, "u" | "µ") => Precision::Microsecond,
+        (WriteApi::V1, "m") => Precision::Minute,
+        (WriteApi::V1, "h") => Precision::Hour,
+        _ => {
+            let allowed = match api {
+                WriteApi::V3 => "auto, nanosecond, microsecond, millisecond, second",
+                WriteApi::V2 => "ns, us, ms, s",
+                WriteApi::V1 => "n, ns, u, µ, us, ms, s, m, h",
+            };
+            return Err(format!("invalid precision '{p}'; use one of: {allowed}"));
+        }
+    };
+    Ok(v)
+}
+
+fn parse_bool(query: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, String> {
+    match query.get(name).map(|s| s.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) if v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(format!(
+            "invalid value '{v}' for '{name}': use true or false"
+        )),
+    }
+}
+
+pub(crate) fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Serves one write request.
+pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> HttpResponse {
+    let query = query_map(&req);
+    let params = match api.params(&query) {
+        Ok(p) => p,
+        Err(msg) => return api.error(StatusCode::BAD_REQUEST, msg),
+    };
+    let (parts, mut incoming) = req.into_parts();
+    let limit = ctx.config.max_request_bytes;
+    let body = match body::read(&parts.headers, &mut incoming, limit).await {
+        Ok(b) => b,
+        Err(e) => return body_error(api, &e, limit),
+    };
+    let default_time_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
+
+    let mut plan = match write::plan(
+        &ctx.catalog,
+        &body,
+        &params.database,
+        params.precision,
+        ctx.config.shards,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "catalog update failed");
+            return api.error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+    };
+    if plan.rejected_total > 0 && !params.accept_partial {
+        return rejected_response(api, &plan, false);
+    }
+    if plan.accepted > 0 {
+        let header = (
+            plan.database_id,
+            params.precision,
+            default_time_ns,
+            params.durable,
+        );
+        let per_owner = std::mem::take(&mut plan.per_owner);
+        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header).await {
+            tracing::error!(error = %e, "write failed");
+            return api.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("write failed: {e}"),
+            );
+        }
+    }
+    if plan.rejected_total > 0 {
+        return rejected_response(api, &plan, plan.accepted > 0);
+    }
+    empty(StatusCode::NO_CONTENT)
+}
+
+fn rejected_response(api: WriteApi, plan: &WritePlan, partial: bool) -> HttpResponse {
+    match api {
+        WriteApi::V3 => {
+            let error = if partial {
+                "partial write of line protocol occurred"
+            } else {
+                "write of line protocol failed"
+            };
+            let data: &[Rejection] = if partial || plan.rejected.is_empty() {
+                &plan.rejected
+            } else {
+                // Nothing written: report the first error, as v1/v2 do.
+                &plan.rejected[..1]
+            };
+            json(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": error, "data": data }),
+            )
+        }
+        WriteApi::V1 | WriteApi::V2 => {
+            let first = plan.first_rejection().expect("called with rejections");
+            let message = format!(
+                "failed to parse line protocol: line {}: {} (no points were written; {} line(s) rejected)",
+                first.line_number, first.error_message, plan.rejected_total
+            );
+            json(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "code": "invalid",
+                    "message": message,
+                    "op": "writing line protocol",
+                    "err": first.error_message,
+                    "line": first.line_number,
+                }),
+            )
+        }
+    }
+}
+
+fn body_error(api: WriteApi, e: &BodyError, limit: usize) -> HttpResponse {
+    if e.is_too_large() {
+        // The v1 document's LineProtocolLengthError; v3 gets its "error" field as well.
+        let mut v = json!({ "code": "invalid", "message": e.to_string(), "maxLength": limit });
+        if api == WriteApi::V3 {
+            v["error"] = json!(e.to_string());
+        }
+        return json(StatusCode::PAYLOAD_TOO_LARGE, &v);
+    }
+    let status = match e {
+        BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    api.error(status, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parameters_per_api() {
+        let p = WriteApi::V3.params(&q(&[("db", "x")])).unwrap();
+        assert_eq!(
+            (p.precision, p.accept_partial, p.durable),
+            (Precision::Auto, true, true)
+        );
+        let p = WriteApi::V3
+            .params(&q(&[
+                ("db", "x"),
+                ("accept_partial", "false"),
+                ("no_sync", "true"),
+                ("precision", "second"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            (p.precision, p.accept_partial, p.durable),
+            (Precision::Second, false, false)
+        );
+        let p = WriteApi::V2
+            .params(&q(&[
+                ("bucket", "b"),
+                ("org", "ignored"),
+                ("precision", "ms"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            (p.database.as_str(), p.precision, p.accept_partial),
+            ("b", Precision::Millisecond, false)
+        );
+        let p = WriteApi::V1
+            .params(&q(&[
+                ("db", "d"),
+                ("rp", ""),
+                ("precision", "h"),
+                ("consistency", "any"),
+            ]))
+            .unwrap();
+        assert_eq!(p.precision, Precision::Hour);
+        assert!(WriteApi::V2
+            .params(&q(&[("bucket", "b"), ("precision", "h")]))
+            .is_err());
+        assert!(WriteApi::V3
+            .params(&q(&[("db", "x"), ("precision", "ns")]))
+            .is_ok());
+        assert!(WriteApi::V3
+            .params(&q(&[("db", "x"), ("precision", "fortnight")]))
+            .is_err());
+        assert!(WriteApi::V3.params(&q(&[])).is_err());
+        assert!(WriteApi::V3.params(&q(&[("db", "bad name")])).is_err());
+        assert!(WriteApi::V3
+            .params(&q(&[("db", "x"), ("no_sync", "maybe")]))
+            .is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! Shardline: a thread-per-core time-series database, wire-compatible with InfluxDB 3 Core.
+//!
+//! This crate wires the process: the command line ([`cli`]), start-up and the shard runtimes
+//! ([`server`]), the HTTP API ([`http`]), the write path that validates and routes a request's
+//! lines ([`write`]) and the global catalog ([`catalog`]). One core's engine (parser, WAL,
+//! buffer) lives in the `shardline-shards` crate.
+
+pub mod catalog;
+pub mod cli;
+pub mod http;
+pub mod server;
+pub mod write;
+
+/// Shardline's version, as reported by `/ping` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from, when known.
+pub const REVISION: &str = match option_env!("SHARDLINE_GIT_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};

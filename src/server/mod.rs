@@ -1,0 +1,351 @@
+//! Start-up and shutdown of the whole server: checks, catalog, one pinned glommio executor
+//! per shard, the channel mesh between them, and signal handling.
+//!
+//! Start-up order matters: every shard replays the WAL before joining the mesh, and joining
+//! the mesh waits for all shards, so no shard accepts a write (or forwards one) before every
+//! shard holds its replayed data. Shutdown reverses it: stop accepting, drain connections,
+//! close this shard's mesh senders, wait until every peer has closed theirs (so no forwarded
+//! write is still in flight), then write and sync what the WAL holds.
+
+pub mod limits;
+pub mod shard;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use shardline_shards::wal::{DmaStore, Wal, WalConfig};
+
+use crate::catalog::Catalog;
+use crate::cli::ServeArgs;
+use shard::{ShardCtx, ShardMsg, SharedConfig};
+
+/// How long shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages that may wait in each shard-to-shard channel.
+const MESH_CHANNEL_CAPACITY: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Limits(#[from] limits::LimitError),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--shards must be at least 1")]
+    NoShards,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("starting shard {shard} failed: {reason}")]
+    Shard { shard: usize, reason: String },
+    #[error("cannot write the port file {path}: {source}")]
+    PortFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let cpus = limits::allowed_cpus();
+    let shards = args.shards.unwrap_or(cpus.len().max(1));
+    if shards == 0 {
+        return Err(ServeError::NoShards);
+    }
+    limits::check(shards)?;
+    let data_dir = args.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let catalog = Catalog::open(&data_dir)?;
+    let wal_dirs = wal_dirs(&data_dir).map_err(|source| ServeError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+
+    // With port 0, reserve one port for all shards: a bound, never-listening SO_REUSEPORT
+    // socket holds it until every shard's listener is bound to the same port.
+    let (bind, placeholder) = reserve_port(args.http_bind).map_err(|source| ServeError::Bind {
+        addr: args.http_bind,
+        source,
+    })?;
+
+    let config = SharedConfig {
+        shards,
+        max_request_bytes: args.max_http_request_size,
+    };
+    let wal_config = WalConfig {
+        flush_interval: args.wal_flush_interval,
+        ..WalConfig::default()
+    };
+    let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
+    let mut stops = Vec::with_capacity(shards);
+    let mut handles = Vec::with_capacity(shards);
+    for id in 0..shards {
+        let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+        stops.push(stop_tx);
+        let cpu = cpus[id % cpus.len()];
+        let args = ShardArgs {
+            id,
+            config: config.clone(),
+            catalog: catalog.clone(),
+            wal_dirs: wal_dirs.clone(),
+            wal_dir: data_dir.join(format!("shard-{id}")).join("wal"),
+            wal_config: wal_config.clone(),
+            mesh: mesh.clone(),
+            bind,
+            ready: ready_tx.clone(),
+            stop: stop_rx,
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shard-{id}"))
+            .io_memory(limits::IO_MEMORY_PER_SHARD_BYTES)
+            .spawn(move || shard_main(args))
+            .map_err(|e| ServeError::Shard {
+                shard: id,
+                reason: format!("{e} (is io_uring available, and RLIMIT_MEMLOCK high enough?)"),
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+
+    let mut failure = None;
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok((_, Ok(()))) => {}
+            Ok((shard, Err(reason))) => {
+                failure = Some(ServeError::Shard { shard, reason });
+                break;
+            }
+            Err(_) => {
+                failure = Some(ServeError::Shard {
+                    shard: usize::MAX,
+                    reason: "a shard exited during start-up".into(),
+                });
+                break;
+            }
+        }
+    }
+    drop(placeholder);
+    if let Some(e) = failure {
+        for s in &stops {
+            let _ = s.try_send(());
+        }
+        return Err(e);
+    }
+    if let Some(path) = &args.port_file {
+        write_port_file(path, bind).map_err(|source| ServeError::PortFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    tracing::info!(%bind, shards, data_dir = %data_dir.display(), "Shardline is listening");
+
+    spawn_signal_thread(stops);
+    let mut result = Ok(());
+    for (id, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => result = Err(ServeError::Shard { shard: id, reason }),
+            Err(e) => {
+                result = Err(ServeError::Shard {
+                    shard: id,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    tracing::info!("Shardline stopped");
+    result
+}
+
+struct ShardArgs {
+    id: usize,
+    config: SharedConfig,
+    catalog: Arc<Catalog>,
+    wal_dirs: Vec<(usize, PathBuf)>,
+    wal_dir: PathBuf,
+    wal_config: WalConfig,
+    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    bind: SocketAddr,
+    ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+    stop: flume::Receiver<()>,
+}
+
+async fn shard_main(a: ShardArgs) -> Result<(), String> {
+    let id = a.id;
+    let ready = a.ready.clone();
+    match shard_start(a).await {
+        Ok(run) => run.await,
+        Err(e) => {
+            let _ = ready.send((id, Err(e.clone())));
+            Err(e)
+        }
+    }
+}
+
+/// Replays, joins the mesh and binds; returns the future that serves until shutdown.
+async fn shard_start(
+    a: ShardArgs,
+) -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
+    let id = a.id;
+    let (buffer, next_segment) =
+        shard::replay(id, a.config.shards, &a.wal_dirs, &a.catalog).map_err(|e| e.to_string())?;
+    let (senders, mut receivers) = a
+        .mesh
+        .join()
+        .await
+        .map_err(|_| "joining the shard mesh failed".to_string())?;
+    let store = DmaStore::new(a.wal_dir.clone())
+        .map_err(|e| format!("creating {}: {e}", a.wal_dir.display()))?;
+    let wal = Wal::new(store, a.wal_config, next_segment);
+    let committer = glommio::spawn_local(wal.clone().run_committer());
+    let ctx = Rc::new(ShardCtx::new(
+        id,
+        a.config,
+        a.catalog,
+        wal.clone(),
+        buffer,
+        senders,
+    ));
+
+    let mut mesh_tasks = Vec::new();
+    for (_peer, rx) in receivers.streams() {
+        let ctx = ctx.clone();
+        mesh_tasks.push(glommio::spawn_local(async move {
+            while let Some(msg) = rx.recv().await {
+                let ctx = ctx.clone();
+                glommio::spawn_local(async move { ctx.handle(msg).await }).detach();
+            }
+        }));
+    }
+
+    let listener = glommio::net::TcpListener::bind(a.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;
+    let stop = a.stop;
+    {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            let _ = stop.recv_async().await;
+            ctx.stopping.set(true);
+            ctx.stop_event.notify(usize::MAX);
+        })
+        .detach();
+    }
+    let _ = a.ready.send((id, Ok(())));
+
+    Ok(async move {
+        crate::http::accept_loop(ctx.clone(), listener).await;
+        // Drain: let open connections finish their requests.
+        let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+        while ctx.connections.get() > 0 && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        if ctx.connections.get() > 0 {
+            tracing::warn!(
+                shard = id,
+                open = ctx.connections.get(),
+                "connections still open after the drain timeout; closing"
+            );
+        }
+        ctx.senders.close();
+        for t in mesh_tasks {
+            t.await;
+        }
+        wal.close();
+        committer.await;
+        tracing::info!(shard = id, "shard stopped; WAL synced");
+        Ok(())
+    })
+}
+
+/// Every `<data>/shard-<i>/wal` directory, including those of shards beyond today's count.
+fn wal_dirs(data_dir: &Path) -> std::io::Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(i) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("shard-"))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let wal = entry.path().join("wal");
+            if wal.is_dir() {
+                out.push((i, wal));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn reserve_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, Option<socket2::Socket>)> {
+    if addr.port() != 0 {
+        return Ok((addr, None));
+    }
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    sock.set_reuse_port(true)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    let bound = sock
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("bound socket has no IP address"))?;
+    Ok((bound, Some(sock)))
+}
+
+fn write_port_file(path: &Path, addr: SocketAddr) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, addr.to_string())?;
+    std::fs::rename(&tmp, path)
+}
+
+fn spawn_signal_thread(stops: Vec<flume::Sender<()>>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install signal handlers; stop the server with SIGKILL");
+            return;
+        }
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    tracing::info!(
+                        signal = sig,
+                        "shutting down: no new connections, finishing requests, syncing WALs"
+                    );
+                    for s in &stops {
+                        let _ = s.try_send(());
+                    }
+                } else {
+                    tracing::warn!("second signal: exiting at once");
+                    std::process::exit(130);
+                }
+            }
+        })
+        .ok();
+}
