@@ -155,7 +155,7 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
         }
     };
     if plan.rejected_total > 0 && !params.accept_partial {
-        return rejected_response(api, &plan, false);
+        return rejected_response(api, &plan, false, false);
     }
     if plan.accepted > 0 {
         let header = (
@@ -174,23 +174,29 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
         }
     }
     if plan.rejected_total > 0 {
-        return rejected_response(api, &plan, plan.accepted > 0);
+        return rejected_response(api, &plan, plan.accepted > 0, true);
     }
     empty(StatusCode::NO_CONTENT)
 }
 
-fn rejected_response(api: WriteApi, plan: &WritePlan, partial: bool) -> HttpResponse {
+/// `written`: whether some lines were written; `list_all`: report every rejected line (up to
+/// the limit) rather than only the first, as `accept_partial=true` does.
+fn rejected_response(
+    api: WriteApi,
+    plan: &WritePlan,
+    written: bool,
+    list_all: bool,
+) -> HttpResponse {
     match api {
         WriteApi::V3 => {
-            let error = if partial {
+            let error = if written {
                 "partial write of line protocol occurred"
             } else {
                 "write of line protocol failed"
             };
-            let data: &[Rejection] = if partial || plan.rejected.is_empty() {
+            let data: &[Rejection] = if list_all {
                 &plan.rejected
             } else {
-                // Nothing written: report the first error, as v1/v2 do.
                 &plan.rejected[..1]
             };
             json(

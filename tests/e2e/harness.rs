@@ -1,0 +1,229 @@
+//! Starting and stopping a real server, and small HTTP helpers.
+#![allow(unreachable_pub)] // a test-binary module: `pub` here means "for the other test modules"
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// A server with a fresh data directory.
+    pub fn start(shards: usize) -> Server {
+        Server::start_with(shards, &[])
+    }
+
+    pub fn start_with(shards: usize, extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server::start_in(tmp.path(), shards, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data directory (restarts).
+    pub fn start_in(data_dir: &Path, shards: usize, extra: &[&str]) -> Server {
+        let port_file = data_dir.join(format!("port-{}", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let log = data_dir.join("server.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_shardline"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--shards",
+                &shards.to_string(),
+                "--http-bind",
+                "127.0.0.1:0",
+                "--wal-flush-interval",
+                "1ms",
+            ])
+            .arg("--port-file")
+            .arg(&port_file)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn shardline");
+        let mut server = Server {
+            child: Some(child),
+            addr: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(a) = std::fs::read_to_string(&port_file) {
+                if !a.is_empty() {
+                    server.addr = a;
+                    break;
+                }
+            }
+            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "server exited during start-up ({status}):\n{}",
+                    server.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start:\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POST with optional extra headers; returns status and body.
+    pub fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        self.post_with(path, body, &[])
+    }
+
+    pub fn post_with(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, String) {
+        let mut req = ureq::post(&self.url(path));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        respond(req.send_bytes(body))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        respond(ureq::get(&self.url(path)).call())
+    }
+
+    /// Every buffered row of `db`.
+    pub fn rows(&self, db: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/api/v3/debug/buffer?db={db}"));
+        if status == 404 {
+            return Vec::new();
+        }
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) with a pid we spawned and own.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(status) = c.try_wait().unwrap() {
+                    assert!(
+                        status.success(),
+                        "server exited with {status}:\n{}",
+                        self.log_text()
+                    );
+                    return;
+                }
+                assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// A raw HTTP/1.1 exchange: sends `request` bytes, reads until the peer closes or a
+    /// complete response with Content-Length arrives.
+    pub fn raw(&self, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(request).unwrap();
+        read_response(&mut s)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn respond(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match r {
+        Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+/// Reads one HTTP response (headers, then a Content-Length body) from the stream.
+pub fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => panic!("reading response: {e}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+pub fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Rows as sorted `table|tags|fields|time` strings, for order-free comparison.
+pub fn row_keys(rows: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}",
+                r["table"].as_str().unwrap(),
+                r["tags"],
+                r["fields"],
+                r["time"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

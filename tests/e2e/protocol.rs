@@ -1,0 +1,78 @@
+//! HTTP behaviour: health and ping, methods, chunked bodies, 100-continue, keep-alive.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::harness::{json, read_response, Server};
+
+#[test]
+fn health_and_ping() {
+    let s = Server::start(1);
+    assert_eq!(s.get("/health"), (200, "OK".to_string()));
+    assert_eq!(s.get("/api/v1/health"), (200, "OK".to_string()));
+    let resp = ureq::get(&s.url("/ping")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.header("X-Influxdb-Version").unwrap().starts_with("3."));
+    assert_eq!(resp.header("X-Influxdb-Build"), Some("Shardline"));
+    let v = json(&resp.into_string().unwrap());
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["revision"].is_string());
+    let head = ureq::head(&s.url("/ping")).call().unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.header("X-Influxdb-Version").is_some());
+}
+
+#[test]
+fn wrong_method_and_unknown_path() {
+    let s = Server::start(1);
+    let r = ureq::get(&s.url("/api/v3/write_lp?db=x"))
+        .call()
+        .unwrap_err();
+    match r {
+        ureq::Error::Status(405, resp) => assert_eq!(resp.header("Allow"), Some("POST")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.post("/health", b"").0, 405);
+    assert_eq!(s.get("/nope").0, 404);
+}
+
+#[test]
+fn chunked_body_and_keep_alive() {
+    let s = Server::start(1);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let chunks = ["ck,h=a v=1 1\n", "ck,h=b v=2 2\nck,h=", "c v=3 3\n"];
+    let mut req = String::from(
+        "POST /api/v3/write_lp?db=chunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for ch in chunks {
+        req.push_str(&format!("{:x}\r\n{ch}\r\n", ch.len()));
+    }
+    req.push_str("0\r\n\r\n");
+    c.write_all(req.as_bytes()).unwrap();
+    let resp = read_response(&mut c);
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    // The same connection serves a second request.
+    c.write_all(b"POST /api/v3/write_lp?db=chunk HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\nck,h=d v=4 4\n").unwrap();
+    let resp = read_response(&mut c);
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    assert_eq!(s.rows("chunk").len(), 4);
+}
+
+#[test]
+fn expect_100_continue() {
+    let s = Server::start_with(1, &["--max-http-request-size", "100"]);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(b"POST /api/v3/write_lp?db=cont HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    let interim = read_response(&mut c);
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    c.write_all(b"e v=1 1\n").unwrap();
+    let resp = read_response(&mut c);
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    // Too large: refused before the body is sent, no 100.
+    let resp = s.raw(b"POST /api/v3/write_lp?db=cont HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert_eq!(s.rows("cont").len(), 1);
+}

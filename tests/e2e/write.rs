@@ -1,0 +1,405 @@
+//! The write endpoints: parameters, responses, schema, bodies.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::harness::{json, row_keys, Server};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn v3_write_round_trips_every_type_and_escape() {
+    let s = Server::start(2);
+    let body = "m\\ 1,t\\ k=v\\,1,host=a f=1.5,i=-3i,u=7u,b=true,s=\"q \\\"x\\\" \\\\ y\" 1700000000000000000\n";
+    assert_eq!(
+        s.post(
+            "/api/v3/write_lp?db=types&precision=nanosecond",
+            body.as_bytes()
+        ),
+        (204, String::new())
+    );
+    let rows = s.rows("types");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["table"], "m 1");
+    assert_eq!(rows[0]["tags"], json!({"t k": "v,1", "host": "a"}));
+    assert_eq!(
+        rows[0]["fields"],
+        json!({"f": 1.5, "i": -3, "u": 7, "b": true, "s": "q \"x\" \\ y"})
+    );
+    assert_eq!(rows[0]["time"], 1_700_000_000_000_000_000i64);
+}
+
+#[test]
+fn precision_per_endpoint() {
+    let s = Server::start(1);
+    let cases: &[(&str, &str, i64)] = &[
+        (
+            "/api/v3/write_lp?db=p&precision=auto",
+            "a v=1 1700000000",
+            1_700_000_000_000_000_000,
+        ),
+        (
+            "/api/v3/write_lp?db=p",
+            "b v=1 1700000000123",
+            1_700_000_000_123_000_000,
+        ),
+        (
+            "/api/v3/write_lp?db=p&precision=microsecond",
+            "c v=1 1700000000123456",
+            1_700_000_000_123_456_000,
+        ),
+        (
+            "/api/v3/write_lp?db=p&precision=second",
+            "d v=1 -5",
+            -5_000_000_000,
+        ),
+        (
+            "/api/v2/write?bucket=p&precision=ms",
+            "e v=1 1700000000123",
+            1_700_000_000_123_000_000,
+        ),
+        (
+            "/api/v2/write?db=p&org=ignored",
+            "f v=1 1700000000123456789",
+            1_700_000_000_123_456_789,
+        ),
+        (
+            "/write?db=p&rp=&precision=h&consistency=any&u=x&p=y",
+            "g v=1 2",
+            7_200_000_000_000,
+        ),
+        ("/write?db=p&precision=m", "h v=1 3", 180_000_000_000),
+        ("/write?db=p&precision=u", "i v=1 4", 4_000),
+        ("/write?db=p&precision=n", "j v=1 5", 5),
+    ];
+    for (path, line, _) in cases {
+        assert_eq!(s.post(path, line.as_bytes()).0, 204, "{path} {line}");
+    }
+    let rows = s.rows("p");
+    for (path, line, want) in cases {
+        let table = &line[..1];
+        let row = rows
+            .iter()
+            .find(|r| r["table"] == *table)
+            .unwrap_or_else(|| panic!("{path}: no row"));
+        assert_eq!(row["time"].as_i64().unwrap(), *want, "{path} {line}");
+    }
+    for bad in [
+        "/api/v3/write_lp?db=p&precision=fortnight",
+        "/api/v2/write?bucket=p&precision=h",
+        "/write?db=p&precision=x",
+    ] {
+        assert_eq!(s.post(bad, b"z v=1").0, 400, "{bad}");
+    }
+}
+
+#[test]
+fn lines_without_timestamp_get_server_time() {
+    let s = Server::start(1);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    assert_eq!(
+        s.post("/api/v3/write_lp?db=now", b"m v=1\nm,x=y v=2\n").0,
+        204
+    );
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    for r in s.rows("now") {
+        let t = r["time"].as_i64().unwrap();
+        assert!(
+            before <= t && t <= after,
+            "{t} not within [{before}, {after}]"
+        );
+    }
+}
+
+#[test]
+fn partial_writes_report_each_bad_line() {
+    let s = Server::start(2);
+    let body = "cpu,host=a v=1 1\n\ncpu,host=b v=oops 2\n# comment\ncpu v=1,v=2 3\ncpu,host=c v=3 4\ncpu,host=d 5\n";
+    let (status, resp) = s.post("/api/v3/write_lp?db=part", body.as_bytes());
+    assert_eq!(status, 400);
+    let v = json(&resp);
+    assert_eq!(v["error"], "partial write of line protocol occurred");
+    let data = v["data"].as_array().unwrap();
+    let got: Vec<(i64, &str)> = data
+        .iter()
+        .map(|d| {
+            (
+                d["line_number"].as_i64().unwrap(),
+                d["original_line"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "cpu,host=b v=oops 2"),
+            (5, "cpu v=1,v=2 3"),
+            (7, "cpu,host=d 5")
+        ]
+    );
+    assert!(data[1]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate field"));
+    assert!(
+        data[2]["error_message"].as_str().unwrap().contains("field"),
+        "{resp}"
+    );
+    assert_eq!(s.rows("part").len(), 2, "the good lines are written");
+}
+
+#[test]
+fn partial_write_lists_at_most_100_lines() {
+    let s = Server::start(1);
+    let body: String = (0..250).map(|i| format!("bad{i}\n")).collect::<String>() + "ok v=1\n";
+    let (status, resp) = s.post("/api/v3/write_lp?db=many", body.as_bytes());
+    assert_eq!(status, 400);
+    let v = json(&resp);
+    assert_eq!(v["data"].as_array().unwrap().len(), 100);
+    assert_eq!(v["data"][99]["line_number"], 100);
+    assert_eq!(s.rows("many").len(), 1);
+}
+
+#[test]
+fn accept_partial_false_writes_nothing() {
+    let s = Server::start(2);
+    let body = b"cpu,host=a v=1 1\ncpu,host=b v=x 2\ncpu,host=c v=3 3\n";
+    let (status, resp) = s.post("/api/v3/write_lp?db=strict&accept_partial=false", body);
+    assert_eq!(status, 400);
+    let v = json(&resp);
+    assert_eq!(v["error"], "write of line protocol failed");
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"][0]["line_number"], 2);
+    assert!(s.rows("strict").is_empty());
+}
+
+#[test]
+fn v1_and_v2_reject_whole_batches_with_compat_errors() {
+    let s = Server::start(1);
+    for path in ["/write?db=compat", "/api/v2/write?bucket=compat"] {
+        let (status, resp) = s.post(path, b"m v=1 1\nm v= 2\n");
+        assert_eq!(status, 400, "{path}");
+        let v = json(&resp);
+        assert_eq!(v["code"], "invalid", "{path}");
+        assert_eq!(v["line"], 2);
+        assert!(v["message"].as_str().unwrap().contains("line 2"), "{resp}");
+        assert!(v["op"].is_string() && v["err"].is_string());
+    }
+    assert!(s.rows("compat").is_empty());
+    let (status, resp) = s.post("/write", b"m v=1");
+    assert_eq!(status, 400);
+    assert_eq!(json(&resp)["code"], "invalid");
+    let (status, resp) = s.post("/api/v2/write", b"m v=1");
+    assert_eq!(status, 400);
+    assert!(json(&resp)["message"].as_str().unwrap().contains("bucket"));
+}
+
+#[test]
+fn type_conflicts_name_the_column_and_both_types() {
+    let s = Server::start(2);
+    assert_eq!(
+        s.post("/api/v3/write_lp?db=ty", b"cpu,host=a usage=1.5 1\n")
+            .0,
+        204
+    );
+    let (status, resp) = s.post(
+        "/api/v3/write_lp?db=ty",
+        b"cpu,host=a usage=2i 2\ncpu,usage=x v=1 3\ncpu host=\"s\" 4\n",
+    );
+    assert_eq!(status, 400);
+    let v = json(&resp);
+    assert_eq!(v["error"], "write of line protocol failed");
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        3,
+        "every rejected line is listed: {resp}"
+    );
+    let msgs: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["error_message"].as_str().unwrap())
+        .collect();
+    assert!(
+        msgs[0].contains("'usage'") && msgs[0].contains("float") && msgs[0].contains("int"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].contains("'usage'") && msgs[1].contains("float") && msgs[1].contains("tag"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[2].contains("'host'") && msgs[2].contains("tag") && msgs[2].contains("string"),
+        "{msgs:?}"
+    );
+    // The catalog is persisted: the type still holds after a restart.
+    let dir = s.data_dir.clone();
+    let mut s = s;
+    s.stop();
+    let s2 = Server::start_in(&dir, 1, &[]);
+    let (status, _) = s2.post("/api/v3/write_lp?db=ty", b"cpu usage=\"str\" 5\n");
+    assert_eq!(status, 400);
+    assert_eq!(s2.rows("ty").len(), 1);
+}
+
+#[test]
+fn database_names_are_validated() {
+    let s = Server::start(1);
+    for bad in ["_x", "a%20b", "a/b", &"x".repeat(65)] {
+        let (status, resp) = s.post(&format!("/api/v3/write_lp?db={bad}"), b"m v=1");
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            json(&resp)["error"]
+                .as_str()
+                .unwrap()
+                .contains("database name"),
+            "{resp}"
+        );
+    }
+    assert_eq!(s.post("/api/v3/write_lp", b"m v=1").0, 400);
+    assert_eq!(s.post("/api/v3/write_lp?db=ok_name-1", b"m v=1").0, 204);
+}
+
+#[test]
+fn gzip_bodies_single_and_multi_member() {
+    let s = Server::start(1);
+    let single = gzip(b"g,k=1 v=1 1\ng,k=2 v=2 2\n");
+    assert_eq!(
+        s.post_with(
+            "/api/v3/write_lp?db=gz",
+            &single,
+            &[("Content-Encoding", "gzip")]
+        )
+        .0,
+        204
+    );
+    let mut multi = gzip(b"g,k=3 v=3 3\n");
+    multi.extend(gzip(b"g,k=4 v=4 4\n"));
+    assert_eq!(
+        s.post_with(
+            "/api/v2/write?bucket=gz",
+            &multi,
+            &[("Content-Encoding", "gzip")]
+        )
+        .0,
+        204
+    );
+    assert_eq!(s.rows("gz").len(), 4);
+    let (status, resp) = s.post_with(
+        "/write?db=gz",
+        b"not gzip at all",
+        &[("Content-Encoding", "gzip")],
+    );
+    assert_eq!(status, 400);
+    assert!(json(&resp)["message"].as_str().unwrap().contains("gzip"));
+    assert_eq!(
+        s.post_with(
+            "/api/v3/write_lp?db=gz",
+            b"g v=1",
+            &[("Content-Encoding", "br")]
+        )
+        .0,
+        415
+    );
+}
+
+#[test]
+fn oversized_bodies_get_413_on_the_wire_and_after_inflation() {
+    let s = Server::start_with(1, &["--max-http-request-size", "1KiB"]);
+    let big = "m v=1\n".repeat(200); // 1200 bytes
+    for path in [
+        "/api/v3/write_lp?db=big",
+        "/api/v2/write?bucket=big",
+        "/write?db=big",
+    ] {
+        let (status, resp) = s.post(path, big.as_bytes());
+        assert_eq!(status, 413, "{path}");
+        let v = json(&resp);
+        assert_eq!(v["code"], "invalid");
+        assert_eq!(v["maxLength"], 1024);
+    }
+    // Small on the wire, too large inflated.
+    let bomb = gzip(big.as_bytes());
+    assert!(bomb.len() < 1024);
+    let (status, resp) = s.post_with(
+        "/api/v3/write_lp?db=big",
+        &bomb,
+        &[("Content-Encoding", "gzip")],
+    );
+    assert_eq!(status, 413);
+    assert!(json(&resp)["error"]
+        .as_str()
+        .unwrap()
+        .contains("decompression"));
+    assert_eq!(s.post("/api/v3/write_lp?db=big", b"m v=1\n").0, 204);
+    assert_eq!(s.rows("big").len(), 1);
+}
+
+#[test]
+fn non_utf8_bodies_are_rejected() {
+    let s = Server::start(1);
+    let (status, resp) = s.post("/api/v3/write_lp?db=u8", b"m v=\"\xff\xfe\"\n");
+    assert_eq!(status, 400);
+    assert!(json(&resp)["error"].as_str().unwrap().contains("UTF-8"));
+}
+
+#[test]
+fn no_sync_writes_are_acknowledged_and_visible() {
+    let s = Server::start(2);
+    let body: String = (0..50).map(|i| format!("ns,h=h{i} v={i} {i}\n")).collect();
+    assert_eq!(
+        s.post("/api/v3/write_lp?db=ns&no_sync=true", body.as_bytes())
+            .0,
+        204
+    );
+    assert_eq!(s.rows("ns").len(), 50);
+}
+
+#[test]
+fn series_spread_over_shards_are_all_kept() {
+    let s = Server::start(2);
+    let body: String = (0..400)
+        .map(|i| format!("spread,host=h{i} v={i}i {i}\n"))
+        .collect();
+    assert_eq!(
+        s.post(
+            "/api/v3/write_lp?db=spread&precision=second",
+            body.as_bytes()
+        )
+        .0,
+        204
+    );
+    let rows = s.rows("spread");
+    assert_eq!(rows.len(), 400);
+    let mut hosts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["tags"]["host"].as_str().unwrap())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 400);
+    let want: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "spread|{}|{}|{}",
+                json!({"host": format!("h{i}")}),
+                json!({"v": i}),
+                i as i64 * 1_000_000_000
+            )
+        })
+        .collect::<Vec<_>>();
+    let mut want = want;
+    want.sort();
+    assert_eq!(row_keys(&rows), want);
+}
