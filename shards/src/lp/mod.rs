@@ -11,15 +11,17 @@
 //!   language and produce the same points; a property test holds them to it.
 //!
 //! # How the fast path works
-//! Lines are found with `memchr` over `\n`. Within a line, keys and tag values are short, so a
-//! 256-entry class table walked byte by byte beats starting a SIMD search per token (tried:
-//! `memchr3` per token was slower on TSBS lines, whose tokens average 6 bytes). Quoted strings can
+//! Lines are found with `memchr` over `\n`. Within a line, tokens end at structural bytes found
+//! 16 at a time with SSE2 ([`scan`], which explains the options tried). Quoted strings can
 //! be long and may span lines, so they are scanned with `memchr2` over `"` and `\`, and the line end
 //! is found again after the string closes. Escapes are rare: a token only records whether it holds
 //! a backslash, and unescaping is done by whoever needs the value.
 
 pub mod reference;
+mod scan;
 mod unescape;
+
+use scan::Stops;
 
 pub use unescape::{unescape_into, TokenKind};
 
@@ -36,11 +38,11 @@ pub struct Token<'a> {
 }
 
 impl<'a> Token<'a> {
-    fn new(raw: &'a str) -> Self {
-        Token {
-            raw,
-            escaped: memchr::memchr(b'\\', raw.as_bytes()).is_some(),
-        }
+    /// A token whose scanner already knows whether it holds a backslash.
+    #[inline(always)]
+    fn with_escapes(raw: &'a str, escaped: bool) -> Self {
+        debug_assert_eq!(escaped, raw.contains('\\'));
+        Token { raw, escaped }
     }
 
     /// The unescaped text, borrowed when no escape is present.
@@ -60,9 +62,15 @@ impl<'a> Token<'a> {
     }
 
     /// Compares the unescaped forms of two tokens of the same kind.
+    #[inline]
     pub fn cmp_unescaped(&self, other: &Token<'_>, kind: TokenKind) -> Ordering {
         if !self.escaped && !other.escaped {
-            self.raw.cmp(other.raw)
+            // Keys usually differ in their first byte: decide that without a memcmp call.
+            let (a, b) = (self.raw.as_bytes(), other.raw.as_bytes());
+            match (a.first(), b.first()) {
+                (Some(x), Some(y)) if x != y => x.cmp(y),
+                _ => a.cmp(b),
+            }
         } else {
             self.unescaped_bytes(kind).cmp(other.unescaped_bytes(kind))
         }
@@ -97,6 +105,31 @@ impl FieldValue<'_> {
 pub struct Tag<'a> {
     pub key: Token<'a>,
     pub value: Token<'a>,
+    /// The key's first 8 bytes, big-endian and zero-padded: sorts like the key for keys that
+    /// differ in those bytes, so most comparisons while sorting are one integer compare.
+    sort_prefix: u64,
+}
+
+impl<'a> Tag<'a> {
+    pub fn new(key: Token<'a>, value: Token<'a>) -> Self {
+        let k = key.raw.as_bytes();
+        let mut p = [0u8; 8];
+        let n = k.len().min(8);
+        p[..n].copy_from_slice(&k[..n]);
+        Tag {
+            key,
+            value,
+            sort_prefix: u64::from_be_bytes(p),
+        }
+    }
+
+    #[inline(always)]
+    fn cmp_key(&self, other: &Tag<'_>) -> Ordering {
+        if !self.key.escaped && !other.key.escaped && self.sort_prefix != other.sort_prefix {
+            return self.sort_prefix.cmp(&other.sort_prefix);
+        }
+        self.key.cmp_unescaped(&other.key, TokenKind::Key)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -161,29 +194,6 @@ impl fmt::Display for RejectedLine {
         write!(f, "line {}: {}", self.span.line_number, self.error)
     }
 }
-
-// Byte classes for the in-line scanner.
-const C_PLAIN: u8 = 0;
-const C_CTRL: u8 = 1; // nonprintable: \0..\x1f and \x7f (includes \t, \r, \n)
-const C_SPACE: u8 = 2;
-const C_COMMA: u8 = 3;
-const C_EQUALS: u8 = 4;
-const C_BACKSLASH: u8 = 5;
-
-static CLASS: [u8; 256] = {
-    let mut t = [C_PLAIN; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = C_CTRL;
-        i += 1;
-    }
-    t[0x7f] = C_CTRL;
-    t[b' ' as usize] = C_SPACE;
-    t[b',' as usize] = C_COMMA;
-    t[b'=' as usize] = C_EQUALS;
-    t[b'\\' as usize] = C_BACKSLASH;
-    t
-};
 
 /// Reads points out of one body, line by line. One parser per body; its two vectors are the
 /// only allocations, made once and reused for every line.
@@ -298,21 +308,22 @@ impl<'a> LineParser<'a> {
         let body = self.body;
         let bytes = body.as_bytes();
         let first_line = self.line_number;
+        let mut multiline = false;
 
         // Measurement: up to an unescaped ',' or ' '.
-        let (m_end, stop) = scan_token(bytes, p, nl, TokenKind::Measurement);
+        let (m_end, stop, m_esc) = scan_token(bytes, p, nl, TokenKind::Measurement);
         check_token_end(bytes, p, m_end, stop).map_err(|e| (LineError::Measurement(e), m_end))?;
         if m_end == p {
             return Err((LineError::Measurement("empty measurement name"), p));
         }
-        let measurement = Token::new(&body[p..m_end]);
+        let measurement = Token::with_escapes(&body[p..m_end], m_esc);
         let mut q = m_end;
 
         // Tag set.
         if stop == Stop::Comma {
             loop {
                 q += 1; // past ','
-                let (k_end, kstop) = scan_token(bytes, q, nl, TokenKind::Key);
+                let (k_end, kstop, k_esc) = scan_token(bytes, q, nl, TokenKind::Key);
                 if kstop != Stop::Equals {
                     return Err((LineError::TagSet(tag_key_problem(kstop, k_end == q)), k_end));
                 }
@@ -321,9 +332,9 @@ impl<'a> LineParser<'a> {
                 if k_end == q {
                     return Err((LineError::TagSet("empty tag key"), q));
                 }
-                let key = Token::new(&body[q..k_end]);
+                let key = Token::with_escapes(&body[q..k_end], k_esc);
                 let v_start = k_end + 1;
-                let (v_end, vstop) = scan_token(bytes, v_start, nl, TokenKind::TagValue);
+                let (v_end, vstop, v_esc) = scan_token(bytes, v_start, nl, TokenKind::TagValue);
                 if v_end == v_start {
                     return Err((LineError::TagSet("missing tag value"), v_start));
                 }
@@ -336,10 +347,10 @@ impl<'a> LineParser<'a> {
                 }
                 check_token_end(bytes, v_start, v_end, vstop)
                     .map_err(|e| (LineError::TagSet(e), v_end))?;
-                self.tags.push(Tag {
+                self.tags.push(Tag::new(
                     key,
-                    value: Token::new(&body[v_start..v_end]),
-                });
+                    Token::with_escapes(&body[v_start..v_end], v_esc),
+                ));
                 q = v_end;
                 if vstop == Stop::Space {
                     break;
@@ -370,7 +381,7 @@ impl<'a> LineParser<'a> {
             return Err((LineError::NoFields, q));
         }
         loop {
-            let (k_end, kstop) = scan_token(bytes, q, nl, TokenKind::Key);
+            let (k_end, kstop, k_esc) = scan_token(bytes, q, nl, TokenKind::Key);
             if kstop != Stop::Equals {
                 let reason = match kstop {
                     Stop::End if k_end == q => return Err((LineError::NoFields, q)),
@@ -383,10 +394,10 @@ impl<'a> LineParser<'a> {
             if k_end == q {
                 return Err((LineError::FieldKey("empty field key"), q));
             }
-            let key = Token::new(&body[q..k_end]);
+            let key = Token::with_escapes(&body[q..k_end], k_esc);
             let v_start = k_end + 1;
             let (value, v_end) = if bytes.get(v_start) == Some(&b'"') {
-                let close = find_string_end(bytes, v_start + 1).ok_or_else(|| {
+                let (close, s_esc) = find_string_end(bytes, v_start + 1).ok_or_else(|| {
                     (
                         LineError::UnterminatedString(key.unescaped(TokenKind::Key).into_owned()),
                         v_start,
@@ -395,16 +406,14 @@ impl<'a> LineParser<'a> {
                 if close >= nl {
                     // The string spans newlines: the line ends at the first newline after it.
                     nl = memchr::memchr(b'\n', &bytes[close..]).map_or(bytes.len(), |i| close + i);
+                    multiline = true;
                 }
                 (
-                    FieldValue::Str(Token::new(&body[v_start + 1..close])),
+                    FieldValue::Str(Token::with_escapes(&body[v_start + 1..close], s_esc)),
                     close + 1,
                 )
             } else {
-                let mut e = v_start;
-                while e < nl && bytes[e] != b',' && bytes[e] != b' ' {
-                    e += 1;
-                }
+                let e = scan::find(bytes, v_start, nl, Stops::SpaceComma);
                 let e_trim = if e == nl { content_end(nl) } else { e };
                 let v = parse_scalar(&bytes[v_start..e_trim]).map_err(|reason| {
                     (
@@ -466,7 +475,9 @@ impl<'a> LineParser<'a> {
         };
 
         check_duplicates(&mut self.tags, &self.fields).map_err(|e| (e, p))?;
-        self.line_number = first_line + count_newlines(&bytes[start..cend]);
+        if multiline {
+            self.line_number = first_line + count_newlines(&bytes[start..cend]);
+        }
         Ok((
             ParsedLine {
                 span: LineSpan {
@@ -500,36 +511,36 @@ enum Stop {
 
 /// Scans a measurement, key or tag value from `p`; stops at an unescaped structural byte,
 /// a control byte, or `end`. `\` followed by a byte the token kind escapes is a pair.
+/// Returns where it stopped, why, and whether the token holds a backslash.
 #[inline(always)]
-fn scan_token(bytes: &[u8], mut p: usize, end: usize, kind: TokenKind) -> (usize, Stop) {
-    while p < end {
-        match CLASS[bytes[p] as usize] {
-            C_PLAIN => p += 1,
-            C_SPACE => return (p, Stop::Space),
-            C_COMMA => return (p, Stop::Comma),
-            C_EQUALS => {
-                if kind == TokenKind::Key {
-                    return (p, Stop::Equals);
-                }
-                p += 1;
-            }
-            C_BACKSLASH => {
-                if p + 1 < end && kind.escapes(bytes[p + 1]) {
-                    p += 2;
+fn scan_token(bytes: &[u8], mut p: usize, end: usize, kind: TokenKind) -> (usize, Stop, bool) {
+    let stops = match kind {
+        TokenKind::Key => Stops::SpaceCommaEqualsBackslash,
+        _ => Stops::SpaceCommaBackslash,
+    };
+    let mut escaped = false;
+    loop {
+        p = scan::find(bytes, p, end, stops);
+        if p >= end {
+            return (end, Stop::End, escaped);
+        }
+        match bytes[p] {
+            b' ' => return (p, Stop::Space, escaped),
+            b',' => return (p, Stop::Comma, escaped),
+            b'=' => return (p, Stop::Equals, escaped),
+            b'\\' => {
+                escaped = true;
+                p += if p + 1 < end && kind.escapes(bytes[p + 1]) {
+                    2
                 } else {
-                    p += 1;
-                }
+                    1
+                };
             }
-            _ => {
-                // A `\r` directly before the newline ends the line, not the token.
-                if bytes[p] == b'\r' && p + 1 == end {
-                    return (p, Stop::End);
-                }
-                return (p, Stop::Ctrl);
-            }
+            // A `\r` directly before the newline ends the line, not the token.
+            b'\r' if p + 1 == end => return (p, Stop::End, escaped),
+            _ => return (p, Stop::Ctrl, escaped),
         }
     }
-    (p, Stop::End)
 }
 
 /// Rejects a token that ends in a lone backslash (as InfluxDB 3 Core does), or that stopped
@@ -561,15 +572,18 @@ fn tag_key_problem(stop: Stop, empty: bool) -> &'static str {
     }
 }
 
-/// Finds the closing quote of a string value that opened just before `p`.
+/// Finds the closing quote of a string value that opened just before `p`, and whether the
+/// string holds a backslash.
 #[inline]
-fn find_string_end(bytes: &[u8], mut p: usize) -> Option<usize> {
+fn find_string_end(bytes: &[u8], mut p: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
     loop {
         let i = memchr::memchr2(b'"', b'\\', &bytes[p..])?;
         let at = p + i;
         if bytes[at] == b'"' {
-            return Some(at);
+            return Some((at, escaped));
         }
+        escaped = true;
         // A backslash escapes whatever byte follows it (for scanning; see unescape for values).
         p = at + 2;
         if p > bytes.len() {
@@ -596,47 +610,34 @@ fn check_duplicates(tags: &mut [Tag<'_>], fields: &[Field<'_>]) -> Result<(), Li
         }
     }
     for w in tags.windows(2) {
-        if w[0].key.cmp_unescaped(&w[1].key, TokenKind::Key) == Ordering::Equal {
+        if w[0].cmp_key(&w[1]) == Ordering::Equal {
             return Err(LineError::DuplicateTag(
                 w[0].key.unescaped(TokenKind::Key).into_owned(),
             ));
         }
     }
-    // Quadratic, but on a handful of short keys it beats hashing; large field sets are rare.
-    if fields.len() <= 32 {
-        for i in 1..fields.len() {
-            for j in 0..i {
-                if fields[i].key.raw.len() == fields[j].key.raw.len()
-                    && fields[i].key.cmp_unescaped(&fields[j].key, TokenKind::Key)
-                        == Ordering::Equal
-                {
+    // Most lines have no duplicate: a 64-bit mask of (length, first byte, last byte) of the
+    // keys seen so far rules that out in one pass; only a hit in the mask compares keys.
+    // Escaped keys can be equal unescaped while their raw bytes differ, so they take the
+    // full comparison.
+    let mut seen = 0u64;
+    for (i, f) in fields.iter().enumerate() {
+        let k = f.key.raw.as_bytes();
+        let bit = if f.key.escaped {
+            u64::MAX
+        } else {
+            1u64 << ((k.len() as u64 * 7 + k[0] as u64 * 3 + k[k.len() - 1] as u64) & 63)
+        };
+        if seen & bit != 0 || f.key.escaped {
+            for prev in &fields[..i] {
+                if prev.key.cmp_unescaped(&f.key, TokenKind::Key) == Ordering::Equal {
                     return Err(LineError::DuplicateField(
-                        fields[i].key.unescaped(TokenKind::Key).into_owned(),
+                        f.key.unescaped(TokenKind::Key).into_owned(),
                     ));
                 }
             }
         }
-    } else {
-        let mut keys: Vec<std::borrow::Cow<'_, str>> = fields
-            .iter()
-            .map(|f| f.key.unescaped(TokenKind::Key))
-            .collect();
-        keys.sort_unstable();
-        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(LineError::DuplicateField(w[0].to_string()));
-        }
-    }
-    // Escaped keys may be equal unescaped while differing in length; recheck those pairs.
-    if fields.len() <= 32 && fields.iter().any(|f| f.key.escaped) {
-        for i in 1..fields.len() {
-            for j in 0..i {
-                if fields[i].key.cmp_unescaped(&fields[j].key, TokenKind::Key) == Ordering::Equal {
-                    return Err(LineError::DuplicateField(
-                        fields[i].key.unescaped(TokenKind::Key).into_owned(),
-                    ));
-                }
-            }
-        }
+        seen |= bit;
     }
     Ok(())
 }
@@ -665,7 +666,22 @@ fn parse_int(v: &[u8]) -> Result<i64, &'static str> {
         Some(b'-') => (true, &v[1..]),
         _ => (false, v),
     };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
+        return Err("not a valid integer");
+    }
+    if digits.len() <= 18 {
+        // At most 18 digits cannot overflow an i64: no checks per digit.
+        let mut acc: i64 = 0;
+        for &d in digits {
+            let d = d.wrapping_sub(b'0');
+            if d > 9 {
+                return Err("not a valid integer");
+            }
+            acc = acc * 10 + d as i64;
+        }
+        return Ok(if neg { -acc } else { acc });
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
         return Err("not a valid integer");
     }
     // Accumulate negatively so that i64::MIN parses.

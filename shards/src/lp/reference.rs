@@ -187,6 +187,10 @@ fn point(r: &mut Reader<'_>, body: &str, line_number: u32) -> Result<OwnedPoint,
             _ => break,
         }
     }
+    // The field set ends at the line's end or at whitespace before the timestamp.
+    if !r.at_line_end() && r.peek() != Some(b' ') {
+        return Err(());
+    }
     while r.peek() == Some(b' ') {
         r.pos += 1;
     }

@@ -154,6 +154,8 @@ fn rejects_bad_lines() {
         "cpu value=1,",
         "cpu value=truee",
         "cpu value=1 ,",
+        "v=\"x y\"v=\"x y\"0 ",
+        "cpu s=\"x\"1",
     ] {
         rejected(body);
     }

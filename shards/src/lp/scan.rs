@@ -1,0 +1,155 @@
+//! Finding the next structural byte inside a line, 16 bytes at a time.
+//!
+//! The basic idea: tokens end at a space, comma, equals sign or backslash, or at a control
+//! byte (which is either an error or the line's end). Instead of branching on each byte, we
+//! load 16 bytes, compare them against each structural byte at once, and take the first set
+//! bit of the combined mask. Line-protocol tokens are short (TSBS averages 6 bytes), so one
+//! load usually finds the end of the token.
+//!
+//! Options tried and rejected: a 256-entry class table with a `match` per byte compiled to an
+//! indirect jump per byte (367 MiB/s on TSBS bodies); `memchr3` per token cannot test five
+//! byte values and pays its setup on every short token.
+//!
+//! The SIMD path is SSE2, part of the x86_64 baseline, so no runtime detection is needed. On
+//! other targets, and for the last few bytes of a body, the scalar twin [`find_scalar`] runs;
+//! tests hold the two to the same answers.
+
+/// Which bytes end the token being scanned (besides control bytes and DEL, which always do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stops {
+    /// Measurements and tag values: space, comma, backslash.
+    SpaceCommaBackslash,
+    /// Keys: space, comma, equals, backslash.
+    SpaceCommaEqualsBackslash,
+    /// Unquoted field values: space, comma (and control bytes).
+    SpaceComma,
+}
+
+#[inline(always)]
+fn is_stop(b: u8, stops: Stops) -> bool {
+    b < 0x20
+        || b == 0x7f
+        || b == b' '
+        || b == b','
+        || match stops {
+            Stops::SpaceCommaBackslash => b == b'\\',
+            Stops::SpaceCommaEqualsBackslash => b == b'\\' || b == b'=',
+            Stops::SpaceComma => false,
+        }
+}
+
+/// The first index `i` in `from..end` with `bytes[i]` a stop byte, or `end`.
+#[inline]
+pub(crate) fn find_scalar(bytes: &[u8], from: usize, end: usize, stops: Stops) -> usize {
+    let mut p = from;
+    while p < end && !is_stop(bytes[p], stops) {
+        p += 1;
+    }
+    p
+}
+
+/// As [`find_scalar`], using SSE2 where 16 bytes can be loaded.
+#[inline(always)]
+pub(crate) fn find(bytes: &[u8], from: usize, end: usize, stops: Stops) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut p = from;
+        // The loads may read past `end` (but never past the body): bits beyond `end` are
+        // ignored by clamping the answer.
+        while p < end && p + 16 <= bytes.len() {
+            // SAFETY: p + 16 <= bytes.len(), so the 16-byte unaligned load is in bounds.
+            let mask = unsafe { sse2::stop_mask(bytes.as_ptr().add(p), stops) };
+            if mask != 0 {
+                return (p + mask.trailing_zeros() as usize).min(end);
+            }
+            p += 16;
+        }
+        find_scalar(bytes, p.min(end), end, stops)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        find_scalar(bytes, from, end, stops)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::Stops;
+    use std::arch::x86_64::*;
+
+    /// Bit i is set when byte i of the 16 at `ptr` is a stop byte.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for reading 16 bytes.
+    #[inline(always)]
+    pub(super) unsafe fn stop_mask(ptr: *const u8, stops: Stops) -> u32 {
+        // SAFETY: the caller guarantees 16 readable bytes; SSE2 is always present on x86_64.
+        unsafe {
+            let v = _mm_loadu_si128(ptr as *const __m128i);
+            // Control bytes: v <= 0x1f unsigned, i.e. max(v, 0x1f) == 0x1f.
+            let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+            let space = _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8));
+            let comma = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
+            let mut m = _mm_or_si128(_mm_or_si128(ctrl, del), _mm_or_si128(space, comma));
+            match stops {
+                Stops::SpaceComma => {}
+                Stops::SpaceCommaBackslash => {
+                    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)));
+                }
+                Stops::SpaceCommaEqualsBackslash => {
+                    let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                    let eq = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'=' as i8));
+                    m = _mm_or_si128(m, _mm_or_si128(bs, eq));
+                }
+            }
+            _mm_movemask_epi8(m) as u32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL: [Stops; 3] = [
+        Stops::SpaceCommaBackslash,
+        Stops::SpaceCommaEqualsBackslash,
+        Stops::SpaceComma,
+    ];
+
+    #[test]
+    fn edge_positions_around_block_boundaries() {
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65] {
+            for stop_at in 0..=len {
+                for &special in &[b' ', b',', b'=', b'\\', b'\n', 0x7f, 0x00] {
+                    let mut v = vec![b'a'; len];
+                    if stop_at < len {
+                        v[stop_at] = special;
+                    }
+                    for stops in ALL {
+                        for end in [len, len.saturating_sub(1), stop_at.min(len)] {
+                            assert_eq!(
+                                find(&v, 0, end, stops),
+                                find_scalar(&v, 0, end, stops),
+                                "len {len} at {stop_at} byte {special:#x} end {end} {stops:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn simd_matches_scalar(bytes in prop::collection::vec(prop_oneof![Just(b' '), Just(b','), Just(b'='), Just(b'\\'), Just(b'\n'), Just(0x7fu8), 0x80u8..=0xff, b'a'..=b'z'], 0..100), from in 0usize..100, back in 0usize..20) {
+            let from = from.min(bytes.len());
+            let end = bytes.len().saturating_sub(back).max(from);
+            for stops in ALL {
+                prop_assert_eq!(find(&bytes, from, end, stops), find_scalar(&bytes, from, end, stops));
+            }
+        }
+    }
+}
