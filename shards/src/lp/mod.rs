@@ -413,7 +413,7 @@ impl<'a> LineParser<'a> {
                     close + 1,
                 )
             } else {
-                let e = scan::find(bytes, v_start, nl, Stops::SpaceComma);
+                let e = scan::find(bytes, v_start, nl, Stops::FieldValue);
                 let e_trim = if e == nl { content_end(nl) } else { e };
                 let v = parse_scalar(&bytes[v_start..e_trim]).map_err(|reason| {
                     (
@@ -515,8 +515,8 @@ enum Stop {
 #[inline(always)]
 fn scan_token(bytes: &[u8], mut p: usize, end: usize, kind: TokenKind) -> (usize, Stop, bool) {
     let stops = match kind {
-        TokenKind::Key => Stops::SpaceCommaEqualsBackslash,
-        _ => Stops::SpaceCommaBackslash,
+        TokenKind::Key => Stops::Key,
+        _ => Stops::NameOrTagValue,
     };
     let mut escaped = false;
     loop {

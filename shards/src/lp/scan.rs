@@ -18,11 +18,11 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stops {
     /// Measurements and tag values: space, comma, backslash.
-    SpaceCommaBackslash,
+    NameOrTagValue,
     /// Keys: space, comma, equals, backslash.
-    SpaceCommaEqualsBackslash,
+    Key,
     /// Unquoted field values: space, comma (and control bytes).
-    SpaceComma,
+    FieldValue,
 }
 
 #[inline(always)]
@@ -32,9 +32,9 @@ fn is_stop(b: u8, stops: Stops) -> bool {
         || b == b' '
         || b == b','
         || match stops {
-            Stops::SpaceCommaBackslash => b == b'\\',
-            Stops::SpaceCommaEqualsBackslash => b == b'\\' || b == b'=',
-            Stops::SpaceComma => false,
+            Stops::NameOrTagValue => b == b'\\',
+            Stops::Key => b == b'\\' || b == b'=',
+            Stops::FieldValue => false,
         }
 }
 
@@ -93,11 +93,11 @@ mod sse2 {
             let comma = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
             let mut m = _mm_or_si128(_mm_or_si128(ctrl, del), _mm_or_si128(space, comma));
             match stops {
-                Stops::SpaceComma => {}
-                Stops::SpaceCommaBackslash => {
+                Stops::FieldValue => {}
+                Stops::NameOrTagValue => {
                     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)));
                 }
-                Stops::SpaceCommaEqualsBackslash => {
+                Stops::Key => {
                     let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
                     let eq = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'=' as i8));
                     m = _mm_or_si128(m, _mm_or_si128(bs, eq));
@@ -113,11 +113,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL: [Stops; 3] = [
-        Stops::SpaceCommaBackslash,
-        Stops::SpaceCommaEqualsBackslash,
-        Stops::SpaceComma,
-    ];
+    const ALL: [Stops; 3] = [Stops::NameOrTagValue, Stops::Key, Stops::FieldValue];
 
     #[test]
     fn edge_positions_around_block_boundaries() {

@@ -298,35 +298,41 @@ impl<S: SegmentStore + 'static> Wal<S> {
             })
         }
         .await;
-        let mut st = self.state.borrow_mut();
-        if let Err(e) = res {
-            st.file = Some(file);
-            return Err(e);
-        }
-        // New logical length and the partial block the next group must rewrite.
-        let total = tail.len() + data.len();
-        st.file_len = write_at + total as u64;
-        let keep = total % align;
-        let mut new_tail = Vec::with_capacity(align);
-        if keep > 0 {
-            if data.len() >= keep {
-                new_tail.extend_from_slice(&data[data.len() - keep..]);
-            } else {
-                new_tail.extend_from_slice(&tail[tail.len() - (keep - data.len())..]);
-                new_tail.extend_from_slice(data);
+        // Returns the file when the segment is full and must be closed (outside the borrow).
+        let full = {
+            let mut st = self.state.borrow_mut();
+            if let Err(e) = res {
+                st.file = Some(file);
+                return Err(e);
             }
-        }
-        st.tail_block = new_tail;
-        if st.file_len >= self.config.segment_bytes {
-            st.segment += 1;
-            st.file_len = 0;
-            st.tail_block.clear();
-            drop(st);
+            // New logical length and the partial block the next group must rewrite.
+            let total = tail.len() + data.len();
+            st.file_len = write_at + total as u64;
+            let keep = total % align;
+            let mut new_tail = Vec::with_capacity(align);
+            if keep > 0 {
+                if data.len() >= keep {
+                    new_tail.extend_from_slice(&data[data.len() - keep..]);
+                } else {
+                    new_tail.extend_from_slice(&tail[tail.len() - (keep - data.len())..]);
+                    new_tail.extend_from_slice(data);
+                }
+            }
+            st.tail_block = new_tail;
+            if st.file_len >= self.config.segment_bytes {
+                st.segment += 1;
+                st.file_len = 0;
+                st.tail_block.clear();
+                Some(file)
+            } else {
+                st.file = Some(file);
+                None
+            }
+        };
+        if let Some(file) = full {
             if let Err(e) = file.close().await {
                 tracing::warn!(segment = seg, error = %e, "closing a full WAL segment failed");
             }
-        } else {
-            st.file = Some(file);
         }
         Ok(())
     }
