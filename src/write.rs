@@ -173,17 +173,28 @@ fn check(
                 plan.per_owner[owner].push((span.start, span.end));
                 plan.accepted += 1;
             }
-            Err(SchemaError::Missing { .. }) if may_change => {
-                let m = line.measurement.unescaped(TokenKind::Measurement);
-                if let Err(msg) =
-                    overlay.add_line(m, table.map(|t| &**t), parser.tags(), parser.fields())
-                {
-                    reject(&mut plan, span.start, span.end, span.line_number, msg);
-                }
-            }
             Err(SchemaError::Missing { name, ty }) => {
-                let msg = format!("column '{name}' ({ty}) could not be added to the catalog");
-                reject(&mut plan, span.start, span.end, span.line_number, msg);
+                // Judge the line by the same rules in both passes; only the first may ask the
+                // catalog for what is missing.
+                let m = line.measurement.unescaped(TokenKind::Measurement);
+                let added = overlay.add_line(
+                    m.clone(),
+                    table.map(|t| &**t),
+                    parser.tags(),
+                    parser.fields(),
+                );
+                match added {
+                    Err(msg) => reject(&mut plan, span.start, span.end, span.line_number, msg),
+                    Ok(()) if may_change => {}
+                    Ok(()) => {
+                        let what = match table {
+                            None => format!("table '{m}'"),
+                            Some(_) => format!("column '{name}' ({ty})"),
+                        };
+                        let msg = format!("{what} could not be added to the catalog");
+                        reject(&mut plan, span.start, span.end, span.line_number, msg);
+                    }
+                }
             }
             Err(e) => reject(
                 &mut plan,
@@ -194,7 +205,7 @@ fn check(
             ),
         }
     }
-    if overlay.pending_lines > 0 {
+    if may_change && overlay.pending_lines > 0 {
         return Checked::NeedsChange(overlay.into_change(database));
     }
     Checked::Done(plan)
