@@ -21,6 +21,7 @@ use std::sync::Arc;
 use shardline_shards::lp::{Field, LineParser, Tag, TokenKind};
 use shardline_shards::precision::Precision;
 use shardline_shards::resolve::{Resolver, SchemaError};
+use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::{CatalogSnapshot, ColumnType, TableSchema, TIME_COLUMN};
 use shardline_shards::series::{owner_shard, series_hash, SeriesKeyBuf};
 
@@ -63,20 +64,35 @@ pub enum PlanError {
     Catalog(#[from] CatalogError),
 }
 
+/// Where the plan is made, and what it keeps for that shard.
+#[derive(Debug)]
+pub struct LocalShard<'r, 'a> {
+    pub id: usize,
+    /// The time of lines without a timestamp.
+    pub default_time_ns: i64,
+    /// Receives the lines this shard owns, parsed and resolved, so they are not parsed again.
+    pub rows: &'r mut ParsedRows<'a>,
+}
+
 /// Parses and checks `body`, adding new databases, tables and columns to the catalog.
-pub async fn plan(
+pub async fn plan<'a>(
     catalog: &Catalog,
-    body: &str,
+    body: &'a str,
     database: &str,
     precision: Precision,
     shards: usize,
+    mut local: LocalShard<'_, 'a>,
 ) -> Result<WritePlan, PlanError> {
     let snapshot = catalog.snapshot();
-    match check(body, &snapshot, database, precision, shards, true) {
+    match check(
+        body, &snapshot, database, precision, shards, true, &mut local,
+    ) {
         Checked::Done(p) => Ok(p),
         Checked::NeedsChange(change) => {
             let snapshot = catalog.apply(change).await?;
-            match check(body, &snapshot, database, precision, shards, false) {
+            match check(
+                body, &snapshot, database, precision, shards, false, &mut local,
+            ) {
                 Checked::Done(p) => Ok(p),
                 Checked::NeedsChange(_) => unreachable!("second pass never asks for changes"),
             }
@@ -89,14 +105,17 @@ enum Checked {
     NeedsChange(SchemaChange),
 }
 
-fn check(
-    body: &str,
+#[allow(clippy::too_many_arguments)] // one private function, called twice by `plan`
+fn check<'a>(
+    body: &'a str,
     snapshot: &CatalogSnapshot,
     database: &str,
     precision: Precision,
     shards: usize,
     may_change: bool,
+    local: &mut LocalShard<'_, 'a>,
 ) -> Checked {
+    local.rows.clear();
     let db = snapshot.database(database);
     let mut plan = WritePlan {
         database_id: db.map_or(u32::MAX, |d| d.id),
@@ -136,18 +155,15 @@ fn check(
             }
         };
         let span = line.span;
-        if let Some(ts) = line.timestamp {
-            if let Err(e) = precision.to_nanos(ts) {
-                reject(
-                    &mut plan,
-                    span.start,
-                    span.end,
-                    span.line_number,
-                    format!("invalid timestamp: {e}"),
-                );
+        let time_ns = match line.timestamp.map(|ts| precision.to_nanos(ts)) {
+            None => local.default_time_ns,
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                let msg = format!("invalid timestamp: {e}");
+                reject(&mut plan, span.start, span.end, span.line_number, msg);
                 continue;
             }
-        }
+        };
         let table = match last_table {
             Some((raw, t)) if raw == line.measurement.raw => t,
             _ => {
@@ -160,18 +176,24 @@ fn check(
         let resolved = match (db, table) {
             (Some(d), Some(t)) => resolver
                 .resolve(d.id, t, parser.tags(), parser.fields())
-                .map(|_| ()),
+                .map(|ids| (t.id, ids)),
             _ => Err(SchemaError::Missing {
                 name: String::new(),
                 ty: ColumnType::Tag,
             }),
         };
         match resolved {
-            Ok(()) => {
+            Ok((table_id, ids)) => {
                 let k = key.build(&line.measurement, parser.tags());
-                let owner = owner_shard(series_hash(database, k), shards);
+                let hash = series_hash(database, k);
+                let owner = owner_shard(hash, shards);
                 plan.per_owner[owner].push((span.start, span.end));
                 plan.accepted += 1;
+                if owner == local.id {
+                    local
+                        .rows
+                        .push(table_id, hash, k, ids, parser.fields(), time_ns);
+                }
             }
             Err(SchemaError::Missing { name, ty }) => {
                 // Judge the line by the same rules in both passes; only the first may ask the

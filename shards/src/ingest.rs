@@ -117,14 +117,18 @@ impl Applier {
                     stats.skipped += 1;
                     continue;
                 };
+                let ntags = parser.tags().len();
                 buffer.table_mut(db.id, table.id).append(
                     table,
                     RowInput {
                         series_hash: hash,
                         series_key: key,
-                        tags: parser.tags(),
-                        fields: parser.fields(),
-                        column_ids: ids,
+                        tag_columns: &ids[..ntags],
+                        fields: parser
+                            .fields()
+                            .iter()
+                            .zip(&ids[ntags..])
+                            .map(|(f, &c)| (c, f.value)),
                         time_ns,
                     },
                 );

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod lp;
 pub mod precision;
 pub mod resolve;
+pub mod rows;
 pub mod schema;
 pub mod series;
 pub mod wal;

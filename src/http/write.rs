@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 use shardline_shards::precision::Precision;
+use shardline_shards::rows::ParsedRows;
 
 use super::body::{self, BodyError};
 use super::response::{compat_error, empty, json, v3_error, HttpResponse};
@@ -139,12 +140,19 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
 
+    let mut rows = ParsedRows::default();
+    let local = write::LocalShard {
+        id: ctx.id,
+        default_time_ns,
+        rows: &mut rows,
+    };
     let mut plan = match write::plan(
         &ctx.catalog,
         &body,
         &params.database,
         params.precision,
         ctx.config.shards,
+        local,
     )
     .await
     {
@@ -165,7 +173,7 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
             params.durable,
         );
         let per_owner = std::mem::take(&mut plan.per_owner);
-        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header).await {
+        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header, &rows).await {
             tracing::error!(error = %e, "write failed");
             return api.error(
                 StatusCode::INTERNAL_SERVER_ERROR,

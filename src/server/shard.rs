@@ -17,6 +17,7 @@ use glommio::channels::channel_mesh::Senders;
 use shardline_shards::buffer::{ShardBuffer, Value};
 use shardline_shards::ingest::Applier;
 use shardline_shards::precision::Precision;
+use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::ColumnType;
 use shardline_shards::series::owner_shard;
 use shardline_shards::wal::{encode_batch, DmaStore, Wal, WalBatch};
@@ -102,8 +103,8 @@ impl ShardCtx {
         }
     }
 
-    /// Writes a batch this shard owns: WAL, then buffer.
-    pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), String> {
+    /// Appends a batch to this shard's WAL and waits for it (for the fsync when durable).
+    async fn log(&self, batch: &WriteBatch) -> Result<(), String> {
         let committed = self.wal.append(batch.durable, |out| {
             encode_batch(
                 out,
@@ -114,7 +115,28 @@ impl ShardCtx {
                 batch.spans.iter().copied(),
             )
         });
-        committed.await.map_err(|e| e.to_string())?;
+        committed.await.map_err(|e| e.to_string())
+    }
+
+    /// Writes a batch whose lines this shard received itself and already parsed: WAL, then
+    /// the buffer from the parsed rows.
+    async fn write_local(&self, batch: &WriteBatch, rows: &ParsedRows<'_>) -> Result<(), String> {
+        self.log(batch).await?;
+        let snapshot = self.catalog.snapshot();
+        let db = snapshot.database_by_id(batch.database_id).ok_or_else(|| {
+            format!(
+                "database id {} vanished from the catalog",
+                batch.database_id
+            )
+        })?;
+        let applied = rows.apply(&mut self.buffer.borrow_mut(), db);
+        debug_assert_eq!(applied as usize, batch.spans.len());
+        Ok(())
+    }
+
+    /// Writes a batch forwarded by another shard: WAL, then parse and buffer.
+    pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), String> {
+        self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
         let header = WalBatch {
             database_id: batch.database_id,
@@ -136,11 +158,13 @@ impl ShardCtx {
     }
 
     /// Writes every owner's share of a request and waits for all of them.
+    /// `local_rows` are this shard's lines, parsed by the planner.
     pub async fn dispatch(
         &self,
         per_owner: Vec<Vec<(usize, usize)>>,
         body: Arc<String>,
         header: (u32, Precision, i64, bool),
+        local_rows: &ParsedRows<'_>,
     ) -> Result<(), String> {
         let (database_id, precision, default_time_ns, durable) = header;
         let mut local = None;
@@ -172,7 +196,7 @@ impl ShardCtx {
         }
         let mut result = Ok(());
         if let Some(b) = local {
-            result = self.write_owned(&b).await;
+            result = self.write_local(&b, local_rows).await;
         }
         for (owner, rx) in remote {
             let r = rx

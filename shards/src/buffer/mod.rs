@@ -15,7 +15,7 @@ pub use column::{Bitmap, Column, ColumnData, Dictionary, Value};
 
 use std::collections::HashMap;
 
-use crate::lp::{Field, FieldValue, Tag, TokenKind};
+use crate::lp::{FieldValue, TokenKind};
 use crate::schema::{ColumnType, TableSchema};
 
 /// Everything one shard holds in memory, keyed by (database id, table id).
@@ -63,15 +63,16 @@ struct Series {
 }
 
 /// One row to append, already parsed and resolved.
-#[derive(Debug, Clone, Copy)]
-pub struct RowInput<'l, 'a> {
+#[derive(Debug, Clone)]
+pub struct RowInput<'l, F> {
     pub series_hash: u64,
-    /// Canonical series key ([`crate::series::SeriesKeyBuf`]).
+    /// Canonical series key ([`crate::series::SeriesKeyBuf`]): measurement, then each tag's
+    /// key and value, sorted by key, each followed by a 0 byte.
     pub series_key: &'l [u8],
-    pub tags: &'l [Tag<'a>],
-    pub fields: &'l [Field<'a>],
-    /// Column ids of `tags` then `fields` ([`crate::resolve::Resolver`]).
-    pub column_ids: &'l [u32],
+    /// The column id of each tag, in the key's order.
+    pub tag_columns: &'l [u32],
+    /// (column id, value) of each field.
+    pub fields: F,
     pub time_ns: i64,
 }
 
@@ -153,7 +154,7 @@ impl TableBuffer {
         })
     }
 
-    fn series_id(&mut self, schema: &TableSchema, row: &RowInput<'_, '_>) -> u32 {
+    fn series_id<F>(&mut self, schema: &TableSchema, row: &RowInput<'_, F>) -> u32 {
         let found = match self.series_index.get(&row.series_hash) {
             Some(SeriesSlot::One(id)) if *self.series[*id as usize].key == *row.series_key => {
                 Some(*id)
@@ -167,16 +168,13 @@ impl TableBuffer {
         if let Some(id) = found {
             return id;
         }
-        let mut tag_codes = Vec::with_capacity(row.tags.len());
-        let mut scratch = String::new();
-        for (t, &col) in row.tags.iter().zip(row.column_ids) {
-            let value = if t.value.escaped {
-                scratch.clear();
-                crate::lp::unescape_into(t.value.raw, TokenKind::TagValue, &mut scratch);
-                scratch.as_str()
-            } else {
-                t.value.raw
-            };
+        // A new series: its tag values come from the canonical key, already unescaped.
+        let mut tag_codes = Vec::with_capacity(row.tag_columns.len());
+        let mut parts = row.series_key.split(|&b| b == 0).skip(1);
+        for &col in row.tag_columns {
+            let _key = parts.next();
+            let value = parts.next().unwrap_or_default();
+            let value = std::str::from_utf8(value).unwrap_or_default();
             let code = match &mut self.column_mut(schema, col).data {
                 ColumnData::Tag { dictionary, .. } => dictionary.code(value),
                 _ => unreachable!("resolver maps tags to tag columns"),
@@ -207,8 +205,10 @@ impl TableBuffer {
 
     /// Appends one row.
     #[inline]
-    pub fn append(&mut self, schema: &TableSchema, row: RowInput<'_, '_>) {
-        debug_assert_eq!(row.column_ids.len(), row.tags.len() + row.fields.len());
+    pub fn append<'a, F>(&mut self, schema: &TableSchema, row: RowInput<'_, F>)
+    where
+        F: Iterator<Item = (u32, FieldValue<'a>)>,
+    {
         let sid = self.series_id(schema, &row);
         let ntags = self.series[sid as usize].tag_codes.len();
         for k in 0..ntags {
@@ -219,9 +219,9 @@ impl TableBuffer {
             }
             c.valid.push(true);
         }
-        for (f, &col) in row.fields.iter().zip(&row.column_ids[row.tags.len()..]) {
+        for (col, value) in row.fields {
             let c = self.column_mut(schema, col);
-            match (&mut c.data, &f.value) {
+            match (&mut c.data, &value) {
                 (ColumnData::F64(v), FieldValue::F64(x)) => v.push(*x),
                 (ColumnData::I64(v), FieldValue::I64(x)) => v.push(*x),
                 (ColumnData::U64(v), FieldValue::U64(x)) => v.push(*x),
