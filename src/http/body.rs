@@ -69,19 +69,24 @@ pub fn precheck(headers: &HeaderMap, limit: usize) -> Result<(), BodyError> {
     Ok(())
 }
 
-/// Reads, inflates and validates the body.
+/// Reads, inflates and validates the body into `buf` (and, for gzip, into the buffer that
+/// `inflated` gives), which the caller provides so their memory can be reused across requests.
+/// With gzip, the compressed bytes' buffer is handed back too.
 pub async fn read(
     headers: &HeaderMap,
     body: &mut Incoming,
     limit: usize,
-) -> Result<Arc<String>, BodyError> {
+    mut buf: Vec<u8>,
+    inflated: impl FnOnce() -> Vec<u8>,
+) -> Result<(Arc<String>, Option<Vec<u8>>), BodyError> {
     precheck(headers, limit)?;
     let enc = encoding(headers)?;
     let announced = headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
-    let mut buf = Vec::with_capacity(announced.unwrap_or(64 << 10).min(limit));
+    buf.clear();
+    buf.reserve(announced.unwrap_or(64 << 10).min(limit));
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         if let Ok(data) = frame.into_data() {
@@ -91,20 +96,22 @@ pub async fn read(
             buf.extend_from_slice(&data);
         }
     }
-    let raw = match enc {
-        Encoding::Identity => buf,
-        Encoding::Gzip => inflate(&buf, limit)?,
+    let (raw, compressed) = match enc {
+        Encoding::Identity => (buf, None),
+        Encoding::Gzip => (inflate(&buf, limit, inflated())?, Some(buf)),
     };
-    String::from_utf8(raw)
+    let text = String::from_utf8(raw)
         .map(Arc::new)
         .map_err(|e| BodyError::NotUtf8 {
             offset: e.utf8_error().valid_up_to(),
-        })
+        })?;
+    Ok((text, compressed))
 }
 
-/// Inflates every gzip member of `data`, refusing output beyond `limit` bytes.
-pub fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::with_capacity((data.len() * 4).min(limit));
+/// Inflates every gzip member of `data` into `out`, refusing output beyond `limit` bytes.
+pub fn inflate(data: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, BodyError> {
+    out.clear();
+    out.reserve((data.len() * 4).min(limit));
     let decoder = flate2::read::MultiGzDecoder::new(data);
     decoder
         .take(limit as u64 + 1)
@@ -131,17 +138,20 @@ mod tests {
     fn multi_member_gzip_inflates_whole() {
         let mut data = gz(b"a v=1\n");
         data.extend(gz(b"b v=2\n"));
-        assert_eq!(inflate(&data, 100).unwrap(), b"a v=1\nb v=2\n");
+        assert_eq!(inflate(&data, 100, Vec::new()).unwrap(), b"a v=1\nb v=2\n");
     }
 
     #[test]
     fn inflation_limit_and_bad_gzip() {
         let data = gz(&[b'x'; 1000]);
         assert!(matches!(
-            inflate(&data, 999),
+            inflate(&data, 999, Vec::new()),
             Err(BodyError::TooLargeInflated { limit: 999 })
         ));
-        assert_eq!(inflate(&data, 1000).unwrap().len(), 1000);
-        assert!(matches!(inflate(b"not gzip", 100), Err(BodyError::Gzip(_))));
+        assert_eq!(inflate(&data, 1000, Vec::new()).unwrap().len(), 1000);
+        assert!(matches!(
+            inflate(b"not gzip", 100, Vec::new()),
+            Err(BodyError::Gzip(_))
+        ));
     }
 }

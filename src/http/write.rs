@@ -5,6 +5,7 @@
 //! write partially and answer `{"code", "message", ...}` with the first bad line.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
@@ -132,30 +133,58 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
     };
     let (parts, mut incoming) = req.into_parts();
     let limit = ctx.config.max_request_bytes;
-    let body = match body::read(&parts.headers, &mut incoming, limit).await {
-        Ok(b) => b,
+    let read = body::read(
+        &parts.headers,
+        &mut incoming,
+        limit,
+        ctx.take_buffer(),
+        || ctx.take_buffer(),
+    )
+    .await;
+    let body = match read {
+        Ok((body, compressed)) => {
+            if let Some(b) = compressed {
+                ctx.give_buffer(b);
+            }
+            body
+        }
         Err(e) => return body_error(api, &e, limit),
     };
+    let mut rows = ctx.take_rows();
+    let response = write_body(ctx, api, &params, &body, &mut rows).await;
+    ctx.give_rows(rows);
+    if let Ok(text) = Arc::try_unwrap(body) {
+        ctx.give_buffer(text.into_bytes());
+    }
+    response
+}
+
+/// Plans and writes a body that was read whole.
+async fn write_body<'a>(
+    ctx: &ShardCtx,
+    api: WriteApi,
+    params: &WriteParams,
+    body: &'a Arc<String>,
+    rows: &mut ParsedRows<'a>,
+) -> HttpResponse {
     let default_time_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
-
-    let mut rows = ParsedRows::default();
     let local = write::LocalShard {
         id: ctx.id,
         default_time_ns,
-        rows: &mut rows,
+        rows,
     };
-    let mut plan = match write::plan(
+    let planned = write::plan(
         &ctx.catalog,
-        &body,
+        body,
         &params.database,
         params.precision,
         ctx.config.shards,
         local,
     )
-    .await
-    {
+    .await;
+    let mut plan = match planned {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "catalog update failed");
@@ -173,7 +202,7 @@ pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> Ht
             params.durable,
         );
         let per_owner = std::mem::take(&mut plan.per_owner);
-        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header, &rows).await {
+        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header, rows).await {
             tracing::error!(error = %e, "write failed");
             return api.error(
                 StatusCode::INTERNAL_SERVER_ERROR,

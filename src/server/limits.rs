@@ -5,8 +5,9 @@
 //! try to raise the soft limit to the hard one, and refuse to start when that is not enough,
 //! rather than letting glommio fail later with an opaque error or silently degrade.
 
-/// Registered I/O memory given to each shard's executor.
-pub const IO_MEMORY_PER_SHARD_BYTES: usize = 512 << 10;
+/// Registered I/O memory given to each shard's executor: the WAL's DMA chunks in flight, plus
+/// a quarter for glommio's own reads.
+pub const IO_MEMORY_PER_SHARD_BYTES: usize = shardline_shards::wal::DMA_MEMORY_BYTES + (256 << 10);
 /// Locked memory one shard needs: its registered buffers plus its three rings
 /// (main, latency, poll) at glommio's default depth, rounded up generously.
 pub const MEMLOCK_PER_SHARD_BYTES: u64 = IO_MEMORY_PER_SHARD_BYTES as u64 + 3 * (64 << 10);

@@ -24,6 +24,9 @@ use shardline_shards::wal::{encode_batch, DmaStore, Wal, WalBatch};
 
 use crate::catalog::Catalog;
 
+/// Buffers of each kind kept per shard: one per request a shard usually has in flight.
+const POOL_SIZE: usize = 8;
+
 /// One request's lines for one shard.
 #[derive(Debug)]
 pub struct WriteBatch {
@@ -65,6 +68,10 @@ pub struct ShardCtx {
     pub buffer: RefCell<ShardBuffer>,
     applier: RefCell<Applier>,
     pub senders: Senders<ShardMsg>,
+    /// Emptied per-request buffers, kept for the next request so steady ingest does not
+    /// allocate (and fault in) megabytes per request.
+    rows_pool: RefCell<Vec<ParsedRows<'static>>>,
+    body_pool: RefCell<Vec<Vec<u8>>>,
     /// Open HTTP connections (drained on shutdown).
     pub connections: Cell<usize>,
     pub stopping: Cell<bool>,
@@ -96,10 +103,37 @@ impl ShardCtx {
             wal,
             buffer: RefCell::new(buffer),
             applier: RefCell::new(Applier::default()),
+            rows_pool: RefCell::default(),
+            body_pool: RefCell::default(),
             senders,
             connections: Cell::new(0),
             stopping: Cell::new(false),
             stop_event: event_listener::Event::new(),
+        }
+    }
+
+    /// An empty parsed-rows arena, from the pool when one is free.
+    pub fn take_rows(&self) -> ParsedRows<'static> {
+        self.rows_pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    pub fn give_rows(&self, rows: ParsedRows<'_>) {
+        let mut pool = self.rows_pool.borrow_mut();
+        if pool.len() < POOL_SIZE {
+            pool.push(rows.recycle());
+        }
+    }
+
+    /// An empty byte buffer, from the pool when one is free.
+    pub fn take_buffer(&self) -> Vec<u8> {
+        self.body_pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    pub fn give_buffer(&self, mut buf: Vec<u8>) {
+        let mut pool = self.body_pool.borrow_mut();
+        if pool.len() < POOL_SIZE && buf.capacity() <= 2 * self.config.max_request_bytes {
+            buf.clear();
+            pool.push(buf);
         }
     }
 
@@ -257,7 +291,7 @@ impl ShardCtx {
                 }
                 out.push(serde_json::json!({
                     "table": &*table.name,
-                    "time": t.time()[row],
+                    "time": t.time().get(row),
                     "tags": tags,
                     "fields": fields,
                 }));

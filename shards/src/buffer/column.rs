@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::chunked::ChunkedVec;
+
 /// Validity bits, Arrow layout.
 #[derive(Debug, Default, Clone)]
 pub struct Bitmap {
@@ -47,15 +49,15 @@ pub enum ColumnData {
     /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`.
     Tag {
         dictionary: Dictionary,
-        codes: Vec<u32>,
+        codes: ChunkedVec<u32>,
     },
-    F64(Vec<f64>),
-    I64(Vec<i64>),
-    U64(Vec<u64>),
+    F64(ChunkedVec<f64>),
+    I64(ChunkedVec<i64>),
+    U64(ChunkedVec<u64>),
     Bool(Bitmap),
     /// Arrow string layout: value i is `data[offsets[i]..offsets[i + 1]]`.
     Str {
-        offsets: Vec<u64>,
+        offsets: ChunkedVec<u64>,
         data: Vec<u8>,
     },
 }
@@ -125,13 +127,13 @@ impl Column {
             return Value::Null;
         }
         match &self.data {
-            ColumnData::Tag { dictionary, codes } => Value::Tag(dictionary.value(codes[row])),
-            ColumnData::F64(v) => Value::F64(v[row]),
-            ColumnData::I64(v) => Value::I64(v[row]),
-            ColumnData::U64(v) => Value::U64(v[row]),
+            ColumnData::Tag { dictionary, codes } => Value::Tag(dictionary.value(codes.get(row))),
+            ColumnData::F64(v) => Value::F64(v.get(row)),
+            ColumnData::I64(v) => Value::I64(v.get(row)),
+            ColumnData::U64(v) => Value::U64(v.get(row)),
             ColumnData::Bool(b) => Value::Bool(b.get(row)),
             ColumnData::Str { offsets, data } => {
-                let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+                let (s, e) = (offsets.get(row) as usize, offsets.get(row + 1) as usize);
                 Value::Str(std::str::from_utf8(&data[s..e]).expect("only UTF-8 is ever appended"))
             }
         }
@@ -141,12 +143,12 @@ impl Column {
     pub fn bytes(&self) -> usize {
         self.valid.bytes()
             + match &self.data {
-                ColumnData::Tag { dictionary, codes } => dictionary.bytes() + codes.capacity() * 4,
-                ColumnData::F64(v) => v.capacity() * 8,
-                ColumnData::I64(v) => v.capacity() * 8,
-                ColumnData::U64(v) => v.capacity() * 8,
+                ColumnData::Tag { dictionary, codes } => dictionary.bytes() + codes.bytes(),
+                ColumnData::F64(v) => v.bytes(),
+                ColumnData::I64(v) => v.bytes(),
+                ColumnData::U64(v) => v.bytes(),
                 ColumnData::Bool(b) => b.bytes(),
-                ColumnData::Str { offsets, data } => offsets.capacity() * 8 + data.capacity(),
+                ColumnData::Str { offsets, data } => offsets.bytes() + data.capacity(),
             }
     }
 }

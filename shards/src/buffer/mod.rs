@@ -9,8 +9,10 @@
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
 //!   and readers resolve them last-write-wins per field.
 
+mod chunked;
 mod column;
 
+pub use chunked::ChunkedVec;
 pub use column::{Bitmap, Column, ColumnData, Dictionary, Value};
 
 use std::collections::HashMap;
@@ -81,8 +83,8 @@ pub struct RowInput<'l, F> {
 pub struct TableBuffer {
     /// By column id; `None` for columns this shard has not seen (and for `time`).
     columns: Vec<Option<Column>>,
-    time: Vec<i64>,
-    row_series: Vec<u32>,
+    time: ChunkedVec<i64>,
+    row_series: ChunkedVec<u32>,
     rows: usize,
     series_index: HashMap<u64, SeriesSlot>,
     series: Vec<Series>,
@@ -93,12 +95,12 @@ impl TableBuffer {
         self.rows
     }
 
-    pub fn time(&self) -> &[i64] {
+    pub fn time(&self) -> &ChunkedVec<i64> {
         &self.time
     }
 
     /// The series id of each row.
-    pub fn row_series(&self) -> &[u32] {
+    pub fn row_series(&self) -> &ChunkedVec<u32> {
         &self.row_series
     }
 
@@ -117,8 +119,8 @@ impl TableBuffer {
             .flatten()
             .map(Column::bytes)
             .sum::<usize>()
-            + self.time.capacity() * 8
-            + self.row_series.capacity() * 4
+            + self.time.bytes()
+            + self.row_series.bytes()
             + self
                 .series
                 .iter()
@@ -136,14 +138,14 @@ impl TableBuffer {
             let data = match schema.columns[i].ty {
                 ColumnType::Tag => ColumnData::Tag {
                     dictionary: Dictionary::default(),
-                    codes: Vec::new(),
+                    codes: ChunkedVec::default(),
                 },
-                ColumnType::Float => ColumnData::F64(Vec::new()),
-                ColumnType::Int => ColumnData::I64(Vec::new()),
-                ColumnType::UInt => ColumnData::U64(Vec::new()),
+                ColumnType::Float => ColumnData::F64(ChunkedVec::default()),
+                ColumnType::Int => ColumnData::I64(ChunkedVec::default()),
+                ColumnType::UInt => ColumnData::U64(ChunkedVec::default()),
                 ColumnType::Bool => ColumnData::Bool(Bitmap::default()),
                 ColumnType::String => ColumnData::Str {
-                    offsets: Vec::new(),
+                    offsets: ChunkedVec::default(),
                     data: Vec::new(),
                 },
                 ColumnType::Time => unreachable!("time is stored apart from the columns"),

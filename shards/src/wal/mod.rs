@@ -20,7 +20,7 @@ mod store;
 pub use frame::{
     decode_batch, encode_batch, read_frames, FrameError, Tail, WalBatch, FRAME_HEADER_BYTES,
 };
-pub use store::{DmaStore, SegmentFile, SegmentStore};
+pub use store::{DmaStore, SegmentFile, SegmentStore, DMA_MEMORY_BYTES};
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -82,6 +82,8 @@ impl Default for WalConfig {
 struct State<F> {
     /// Frames appended but not yet handed to a write.
     pending: Vec<u8>,
+    /// The previous group's buffer, emptied, to become `pending` again (no regrowth).
+    spare: Vec<u8>,
     /// Durable appends waiting for the sync that covers `pending`.
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
     file: Option<F>,
@@ -127,6 +129,7 @@ impl<S: SegmentStore + 'static> Wal<S> {
             config,
             state: RefCell::new(State {
                 pending: Vec::with_capacity(1 << 20),
+                spare: Vec::with_capacity(1 << 20),
                 waiters: Vec::new(),
                 file: None,
                 segment: first_segment,
@@ -231,12 +234,16 @@ impl<S: SegmentStore + 'static> Wal<S> {
     async fn commit_group(&self) {
         let (data, waiters, segment) = {
             let mut st = self.state.borrow_mut();
-            let data = std::mem::replace(&mut st.pending, Vec::with_capacity(1 << 20));
+            let spare = std::mem::take(&mut st.spare);
+            let data = std::mem::replace(&mut st.pending, spare);
             let waiters = std::mem::take(&mut st.waiters);
             (data, waiters, st.segment)
         };
         let result = self.write_and_sync(&data).await;
         self.stats_groups.set(self.stats_groups.get() + 1);
+        let mut data = data;
+        data.clear();
+        self.state.borrow_mut().spare = data;
         let outcome = match result {
             Ok(()) => Ok(()),
             Err(e) => {
