@@ -274,8 +274,10 @@ impl ShardCtx {
                 let mut tags = serde_json::Map::new();
                 let mut fields = serde_json::Map::new();
                 for col in &table.columns {
-                    let Some(c) = t.column(col.id) else { continue };
-                    let v = match c.get(row) {
+                    if col.ty == ColumnType::Time {
+                        continue;
+                    }
+                    let v = match t.value(row, col) {
                         Value::Null => continue,
                         Value::Tag(s) | Value::Str(s) => serde_json::Value::from(s),
                         Value::F64(x) => serde_json::Value::from(x),

@@ -1,6 +1,6 @@
-//! Column builders in Arrow's memory layout: a values vector plus a validity bitmap
-//! (bit i set = row i has a value, least significant bit first), tags as dictionary codes.
-//! Rows are only ever appended; a column that a row does not mention gets a null.
+//! Field columns in Arrow's memory layout: a values vector plus a validity bitmap (bit i set =
+//! row i has a value, least significant bit first), and the dictionaries of tag values. Rows
+//! are only ever appended; a field that a row does not mention gets a null.
 
 use std::collections::HashMap;
 
@@ -46,11 +46,6 @@ impl Bitmap {
 /// One column's values.
 #[derive(Debug)]
 pub enum ColumnData {
-    /// Dictionary-encoded strings: `codes[i]` indexes `dictionary`.
-    Tag {
-        dictionary: Dictionary,
-        codes: ChunkedVec<u32>,
-    },
     F64(ChunkedVec<f64>),
     I64(ChunkedVec<i64>),
     U64(ChunkedVec<u64>),
@@ -112,7 +107,6 @@ impl Column {
     #[inline]
     pub fn push_null(&mut self) {
         match &mut self.data {
-            ColumnData::Tag { codes, .. } => codes.push(0),
             ColumnData::F64(v) => v.push(0.0),
             ColumnData::I64(v) => v.push(0),
             ColumnData::U64(v) => v.push(0),
@@ -127,7 +121,6 @@ impl Column {
             return Value::Null;
         }
         match &self.data {
-            ColumnData::Tag { dictionary, codes } => Value::Tag(dictionary.value(codes.get(row))),
             ColumnData::F64(v) => Value::F64(v.get(row)),
             ColumnData::I64(v) => Value::I64(v.get(row)),
             ColumnData::U64(v) => Value::U64(v.get(row)),
@@ -143,7 +136,6 @@ impl Column {
     pub fn bytes(&self) -> usize {
         self.valid.bytes()
             + match &self.data {
-                ColumnData::Tag { dictionary, codes } => dictionary.bytes() + codes.bytes(),
                 ColumnData::F64(v) => v.bytes(),
                 ColumnData::I64(v) => v.bytes(),
                 ColumnData::U64(v) => v.bytes(),
@@ -183,7 +175,7 @@ impl Dictionary {
         self.values.is_empty()
     }
 
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.values.iter().map(|v| 2 * v.len() + 40).sum()
     }
 }

@@ -1,11 +1,13 @@
 //! The write buffer: one shard's not-yet-persisted rows, columnar, per table.
 //!
 //! Invariants:
-//! - Every column of a table has exactly `rows` rows once an append returns; a column that
-//!   appears after rows exist is back-filled with nulls.
+//! - Every field column of a table has exactly `rows` rows once an append returns; a column
+//!   that appears after rows exist is back-filled with nulls.
 //! - A series (table + tag set) is interned once: its canonical key and its tags' dictionary
-//!   codes are stored with a dense series id, so appending a row of a known series costs one
-//!   hash-map probe, not one dictionary lookup per tag.
+//!   codes are stored with a dense series id. A row stores only its series id, time and
+//!   fields: its tag values are its series' (one hash-map probe per row, no per-tag work, and
+//!   40 bytes less per row on ten tags). Readers build dictionary-encoded tag columns from the
+//!   rows' series ids.
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
 //!   and readers resolve them last-write-wins per field.
 
@@ -14,6 +16,8 @@ mod column;
 
 pub use chunked::ChunkedVec;
 pub use column::{Bitmap, Column, ColumnData, Dictionary, Value};
+
+use crate::schema::ColumnSchema;
 
 use std::collections::HashMap;
 
@@ -81,8 +85,10 @@ pub struct RowInput<'l, F> {
 /// One table's rows in one shard.
 #[derive(Debug, Default)]
 pub struct TableBuffer {
-    /// By column id; `None` for columns this shard has not seen (and for `time`).
+    /// Field columns by column id; `None` for tags, `time`, and fields this shard has not seen.
     columns: Vec<Option<Column>>,
+    /// Tag dictionaries by column id; `None` for other columns.
+    dictionaries: Vec<Option<Dictionary>>,
     time: ChunkedVec<i64>,
     row_series: ChunkedVec<u32>,
     rows: usize,
@@ -108,9 +114,38 @@ impl TableBuffer {
         self.series.len()
     }
 
-    /// The column with this id, if this shard holds any value of it.
+    /// The field column with this id, if this shard holds any value of it.
     pub fn column(&self, id: u32) -> Option<&Column> {
         self.columns.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// The dictionary of the tag column with this id, if this shard holds any value of it.
+    pub fn dictionary(&self, id: u32) -> Option<&Dictionary> {
+        self.dictionaries.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// The dictionary code of tag column `col` in series `series`, if the series has that tag.
+    pub fn tag_code(&self, series: u32, col: u32) -> Option<u32> {
+        self.series[series as usize]
+            .tag_codes
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|&(_, code)| code)
+    }
+
+    /// The value of `column` in `row`.
+    pub fn value(&self, row: usize, column: &ColumnSchema) -> Value<'_> {
+        match column.ty {
+            ColumnType::Tag => {
+                let sid = self.row_series.get(row);
+                match (self.tag_code(sid, column.id), self.dictionary(column.id)) {
+                    (Some(code), Some(d)) => Value::Tag(d.value(code)),
+                    _ => Value::Null,
+                }
+            }
+            ColumnType::Time => Value::I64(self.time.get(row)),
+            _ => self.column(column.id).map_or(Value::Null, |c| c.get(row)),
+        }
     }
 
     pub fn bytes(&self) -> usize {
@@ -119,6 +154,12 @@ impl TableBuffer {
             .flatten()
             .map(Column::bytes)
             .sum::<usize>()
+            + self
+                .dictionaries
+                .iter()
+                .flatten()
+                .map(Dictionary::bytes)
+                .sum::<usize>()
             + self.time.bytes()
             + self.row_series.bytes()
             + self
@@ -136,10 +177,6 @@ impl TableBuffer {
         let rows = self.rows;
         self.columns[i].get_or_insert_with(|| {
             let data = match schema.columns[i].ty {
-                ColumnType::Tag => ColumnData::Tag {
-                    dictionary: Dictionary::default(),
-                    codes: ChunkedVec::default(),
-                },
                 ColumnType::Float => ColumnData::F64(ChunkedVec::default()),
                 ColumnType::Int => ColumnData::I64(ChunkedVec::default()),
                 ColumnType::UInt => ColumnData::U64(ChunkedVec::default()),
@@ -148,12 +185,22 @@ impl TableBuffer {
                     offsets: ChunkedVec::default(),
                     data: Vec::new(),
                 },
-                ColumnType::Time => unreachable!("time is stored apart from the columns"),
+                ColumnType::Tag | ColumnType::Time => {
+                    unreachable!("only fields are stored as columns")
+                }
             };
             let mut c = Column::new(data);
             c.pad_to(rows);
             c
         })
+    }
+
+    fn dictionary_mut(&mut self, id: u32) -> &mut Dictionary {
+        let i = id as usize;
+        if self.dictionaries.len() <= i {
+            self.dictionaries.resize_with(i + 1, || None);
+        }
+        self.dictionaries[i].get_or_insert_with(Dictionary::default)
     }
 
     fn series_id<F>(&mut self, schema: &TableSchema, row: &RowInput<'_, F>) -> u32 {
@@ -177,10 +224,8 @@ impl TableBuffer {
             let _key = parts.next();
             let value = parts.next().unwrap_or_default();
             let value = std::str::from_utf8(value).unwrap_or_default();
-            let code = match &mut self.column_mut(schema, col).data {
-                ColumnData::Tag { dictionary, .. } => dictionary.code(value),
-                _ => unreachable!("resolver maps tags to tag columns"),
-            };
+            debug_assert_eq!(schema.columns[col as usize].ty, ColumnType::Tag);
+            let code = self.dictionary_mut(col).code(value);
             tag_codes.push((col, code));
         }
         let id = self.series.len() as u32;
@@ -212,15 +257,6 @@ impl TableBuffer {
         F: Iterator<Item = (u32, FieldValue<'a>)>,
     {
         let sid = self.series_id(schema, &row);
-        let ntags = self.series[sid as usize].tag_codes.len();
-        for k in 0..ntags {
-            let (col, code) = self.series[sid as usize].tag_codes[k];
-            let c = self.column_mut(schema, col);
-            if let ColumnData::Tag { codes, .. } = &mut c.data {
-                codes.push(code);
-            }
-            c.valid.push(true);
-        }
         for (col, value) in row.fields {
             let c = self.column_mut(schema, col);
             match (&mut c.data, &value) {

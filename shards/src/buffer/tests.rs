@@ -46,6 +46,7 @@ fn apply(buf: &mut ShardBuffer, lines: &str) -> crate::ingest::ApplyStats {
 
 #[test]
 fn rows_land_in_columns_with_nulls_and_interned_series() {
+    let cat = catalog();
     let mut buf = ShardBuffer::default();
     let stats = apply(
         &mut buf,
@@ -65,7 +66,8 @@ fn rows_land_in_columns_with_nulls_and_interned_series() {
         (0..3).map(|i| t.time().get(i)).collect::<Vec<_>>(),
         vec![10_000_000_000, 77, 12_000_000_000]
     );
-    let col = |id: u32, row: usize| t.column(id).map_or(Value::Null, |c| c.get(row));
+    let schema = cat.databases[0].tables[0].clone();
+    let col = |id: u32, row: usize| t.value(row, &schema.columns[id as usize]);
     assert_eq!(col(0, 0), Value::Tag("a"));
     assert_eq!(col(0, 2), Value::Tag("b"));
     assert_eq!(col(1, 2), Value::Null);
@@ -75,7 +77,8 @@ fn rows_land_in_columns_with_nulls_and_interned_series() {
     assert_eq!(col(5, 1), Value::Str("hi \"there\""));
     assert_eq!(col(6, 1), Value::Bool(true));
     assert_eq!(col(7, 2), Value::U64(7));
-    for id in [0, 1, 3, 4, 5, 6, 7] {
+    assert_eq!(col(2, 1), Value::I64(77), "time reads as a value too");
+    for id in [3, 4, 5, 6, 7] {
         assert_eq!(t.column(id).unwrap().len(), 3, "column {id} has every row");
     }
 }

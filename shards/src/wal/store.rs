@@ -112,7 +112,9 @@ impl SegmentFile for DmaSegment {
             copy_parts(parts, off, buf.as_bytes_mut());
             let file = self.file.clone();
             let at = pos + off as u64;
-            in_flight.push_back(glommio::spawn_local(async move { (file.write_at(buf, at).await, n) }));
+            in_flight.push_back(glommio::spawn_local(async move {
+                (file.write_at(buf, at).await, n)
+            }));
             off += n;
             if in_flight.len() == MAX_CHUNKS_IN_FLIGHT {
                 finish_chunk(in_flight.pop_front().expect("non-empty").await)?;
