@@ -58,6 +58,7 @@ pub enum ServeError {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    disable_transparent_huge_pages();
     let cpus = limits::allowed_cpus();
     let shards = args.shards.unwrap_or(cpus.len().max(1));
     if shards == 0 {
@@ -170,6 +171,18 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     tracing::info!("Shardline stopped");
     result
+}
+
+/// The write buffer grows into fresh memory; with transparent huge pages every 2 MiB of
+/// growth is one fault that clears the whole page at once, a multi-millisecond stall of the
+/// shard. With 4 KiB pages the same work is spread thin: durable-write p99 went from 7.4 ms
+/// to 0.9 ms, throughput unchanged (bench/RESULTS.md).
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and affects only this process.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "could not disable transparent huge pages; write latency may have multi-millisecond tails");
+    }
 }
 
 struct ShardArgs {
