@@ -23,7 +23,7 @@ use shardline_shards::precision::Precision;
 use shardline_shards::resolve::{Resolver, SchemaError};
 use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::{CatalogSnapshot, ColumnType, TableSchema, TIME_COLUMN};
-use shardline_shards::series::{owner_shard, series_hash, SeriesKeyBuf};
+use shardline_shards::series::{owner_shard, series_hash};
 
 use crate::catalog::{Catalog, CatalogError, SchemaChange, TableChange};
 
@@ -136,7 +136,6 @@ fn check<'a>(
     };
     let mut parser = LineParser::new(body);
     let mut resolver = Resolver::default();
-    let mut key = SeriesKeyBuf::default();
     let mut overlay = Overlay::default();
     let mut last_table: Option<(&str, Option<&Arc<TableSchema>>)> = None;
 
@@ -184,15 +183,17 @@ fn check<'a>(
         };
         match resolved {
             Ok((table_id, ids)) => {
-                let k = key.build(&line.measurement, parser.tags());
-                let hash = series_hash(database, k);
+                let key = local.rows.stage_key(&line.measurement, parser.tags());
+                let hash = series_hash(database, key);
                 let owner = owner_shard(hash, shards);
                 plan.per_owner[owner].push((span.start, span.end));
                 plan.accepted += 1;
                 if owner == local.id {
                     local
                         .rows
-                        .push(table_id, hash, k, ids, parser.fields(), time_ns);
+                        .keep_staged(table_id, hash, ids, parser.fields(), time_ns);
+                } else {
+                    local.rows.discard_staged();
                 }
             }
             Err(SchemaError::Missing { name, ty }) => {

@@ -29,9 +29,9 @@ pub enum SchemaError {
 #[derive(Debug, Default)]
 pub struct Resolver {
     table_id: Option<(u32, u32, usize)>, // (db id, table id, schema column count)
+    /// Each remembered key followed by a marker byte: 0 for a tag, 1 + type for a field.
     shape: Vec<u8>,
     ids: Vec<u32>,
-    scratch: Vec<u8>,
 }
 
 impl Resolver {
@@ -44,17 +44,8 @@ impl Resolver {
         tags: &[Tag<'_>],
         fields: &[Field<'_>],
     ) -> Result<&[u32], SchemaError> {
-        self.scratch.clear();
-        for t in tags {
-            self.scratch.extend_from_slice(t.key.raw.as_bytes());
-            self.scratch.push(0);
-        }
-        for f in fields {
-            self.scratch.extend_from_slice(f.key.raw.as_bytes());
-            self.scratch.push(1 + ColumnType::of_field(&f.value) as u8);
-        }
         let key = (db_id, table.id, table.columns.len());
-        if self.table_id == Some(key) && self.scratch == self.shape {
+        if self.table_id == Some(key) && self.same_shape(tags, fields) {
             return Ok(&self.ids);
         }
         self.table_id = None;
@@ -68,9 +59,40 @@ impl Resolver {
             self.ids
                 .push(lookup(table, &name, ColumnType::of_field(&f.value))?);
         }
-        std::mem::swap(&mut self.shape, &mut self.scratch);
+        self.shape.clear();
+        for t in tags {
+            self.shape.extend_from_slice(t.key.raw.as_bytes());
+            self.shape.push(0);
+        }
+        for f in fields {
+            self.shape.extend_from_slice(f.key.raw.as_bytes());
+            self.shape.push(1 + ColumnType::of_field(&f.value) as u8);
+        }
         self.table_id = Some(key);
         Ok(&self.ids)
+    }
+
+    /// Whether the line's keys and field types are those remembered, compared in place.
+    #[inline]
+    fn same_shape(&self, tags: &[Tag<'_>], fields: &[Field<'_>]) -> bool {
+        let mut rest = self.shape.as_slice();
+        let mut next = |name: &[u8], marker: u8| -> bool {
+            let n = name.len();
+            if rest.len() > n && &rest[..n] == name && rest[n] == marker {
+                rest = &rest[n + 1..];
+                true
+            } else {
+                false
+            }
+        };
+        tags.iter().all(|t| next(t.key.raw.as_bytes(), 0))
+            && fields.iter().all(|f| {
+                next(
+                    f.key.raw.as_bytes(),
+                    1 + ColumnType::of_field(&f.value) as u8,
+                )
+            })
+            && rest.is_empty()
     }
 
     /// Forgets the remembered shape (after the schema may have changed).
@@ -94,5 +116,83 @@ fn lookup(table: &TableSchema, name: &str, ty: ColumnType) -> Result<u32, Schema
             name: name.to_string(),
             ty,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lp::LineParser;
+    use crate::schema::ColumnSchema;
+    use std::sync::Arc;
+
+    fn table(cols: &[(&str, ColumnType)]) -> TableSchema {
+        let cols = cols
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| ColumnSchema {
+                id: i as u32,
+                name: Arc::from(*n),
+                ty: *t,
+            })
+            .collect();
+        TableSchema::new(0, Arc::from("m"), cols)
+    }
+
+    fn resolve(r: &mut Resolver, t: &TableSchema, line: &str) -> Result<Vec<u32>, SchemaError> {
+        let mut p = LineParser::new(line);
+        p.next_line().unwrap().unwrap();
+        r.resolve(0, t, p.tags(), p.fields()).map(<[u32]>::to_vec)
+    }
+
+    #[test]
+    fn the_remembered_shape_only_matches_the_same_keys_and_types() {
+        let t = table(&[
+            ("time", ColumnType::Time),
+            ("h", ColumnType::Tag),
+            ("a", ColumnType::Float),
+            ("b", ColumnType::Int),
+        ]);
+        let mut r = Resolver::default();
+        assert_eq!(
+            resolve(&mut r, &t, "m,h=x a=1,b=2i").unwrap(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            resolve(&mut r, &t, "m,h=y a=5,b=7i").unwrap(),
+            vec![1, 2, 3],
+            "same shape"
+        );
+        assert_eq!(
+            resolve(&mut r, &t, "m,h=y b=7i,a=5").unwrap(),
+            vec![1, 3, 2],
+            "field order differs"
+        );
+        assert!(
+            matches!(
+                resolve(&mut r, &t, "m,h=y b=7i,a=5i"),
+                Err(SchemaError::TypeConflict { .. })
+            ),
+            "type differs"
+        );
+        assert!(
+            matches!(resolve(&mut r, &t, "m,h=y a=1"), Ok(v) if v == vec![1, 2]),
+            "fewer fields"
+        );
+        assert!(matches!(
+            resolve(&mut r, &t, "m,h=y a=1,c=1"),
+            Err(SchemaError::Missing { .. })
+        ));
+        assert!(
+            matches!(
+                resolve(&mut r, &t, "m a=1,h=1"),
+                Err(SchemaError::TypeConflict { .. })
+            ),
+            "tag used as field"
+        );
+        assert!(matches!(
+            resolve(&mut r, &t, "m time=1"),
+            Err(SchemaError::ReservedName(_))
+        ));
     }
 }

@@ -6,7 +6,7 @@
 //! per line; rows are applied in the order they were pushed, which is body order.
 
 use crate::buffer::{RowInput, ShardBuffer};
-use crate::lp::{Field, FieldValue};
+use crate::lp::{Field, FieldValue, Tag, Token};
 use crate::schema::DbSchema;
 
 #[derive(Debug, Clone, Copy)]
@@ -61,20 +61,54 @@ impl<'a> ParsedRows<'a> {
         self.rows.is_empty()
     }
 
-    /// Keeps one resolved line: `column_ids` holds its tags' ids then its fields' ids.
+    /// Builds a line's canonical series key at the end of the key arena (where a kept row's
+    /// key lives, so it is written once) and returns it. Follow with [`Self::keep_staged`] or
+    /// [`Self::discard_staged`].
     #[inline]
-    pub fn push(
+    pub fn stage_key(&mut self, measurement: &Token<'_>, sorted_tags: &[Tag<'_>]) -> &[u8] {
+        let start = self.key_end();
+        self.keys.truncate(start);
+        crate::series::append_series_key(&mut self.keys, measurement, sorted_tags);
+        &self.keys[start..]
+    }
+
+    /// Drops the staged key (the line belongs to another shard).
+    #[inline]
+    pub fn discard_staged(&mut self) {
+        self.keys.truncate(self.key_end());
+    }
+
+    /// Where the last kept row's key ends (a staged key starts there).
+    fn key_end(&self) -> usize {
+        self.rows.last().map_or(0, |r| r.key.1 as usize)
+    }
+
+    /// Keeps the line whose key was just staged: `column_ids` holds its tags' ids then its
+    /// fields' ids.
+    #[inline]
+    pub fn keep_staged(
         &mut self,
         table_id: u32,
         series_hash: u64,
-        series_key: &[u8],
+        column_ids: &[u32],
+        fields: &[Field<'a>],
+        time_ns: i64,
+    ) {
+        let k0 = self.key_end() as u32;
+        self.push_row(k0, table_id, series_hash, column_ids, fields, time_ns);
+    }
+
+    #[inline]
+    fn push_row(
+        &mut self,
+        k0: u32,
+        table_id: u32,
+        series_hash: u64,
         column_ids: &[u32],
         fields: &[Field<'a>],
         time_ns: i64,
     ) {
         let ntags = column_ids.len() - fields.len();
-        let k0 = self.keys.len() as u32;
-        self.keys.extend_from_slice(series_key);
         let t0 = self.tag_columns.len() as u32;
         self.tag_columns.extend_from_slice(&column_ids[..ntags]);
         let f0 = self.fields.len() as u32;
@@ -120,5 +154,60 @@ impl<'a> ParsedRows<'a> {
             applied += 1;
         }
         applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lp::LineParser;
+    use crate::schema::{ColumnSchema, ColumnType, TableSchema};
+    use std::sync::Arc;
+
+    #[test]
+    fn staged_keys_are_kept_or_discarded_and_rows_apply_in_order() {
+        let cols = ["time", "host", "v"]
+            .iter()
+            .zip([ColumnType::Time, ColumnType::Tag, ColumnType::Float])
+            .enumerate()
+            .map(|(i, (n, t))| ColumnSchema {
+                id: i as u32,
+                name: Arc::from(*n),
+                ty: t,
+            })
+            .collect();
+        let table = Arc::new(TableSchema::new(0, Arc::from("m"), cols));
+        let db = DbSchema::new(0, Arc::from("db"), vec![table]);
+        let body = "m,host=a v=1 1\nm,host=b v=2 2\nm,host=c v=3 3\n";
+        let mut parser = LineParser::new(body);
+        let mut rows = ParsedRows::default();
+        let mut t = 0;
+        while let Some(Ok(line)) = parser.next_line() {
+            t += 1;
+            let key = rows.stage_key(&line.measurement, parser.tags()).to_vec();
+            assert!(key.starts_with(b"m\0host\0"));
+            if t == 2 {
+                rows.discard_staged();
+            } else {
+                rows.keep_staged(0, t, &[1, 2], parser.fields(), t as i64);
+            }
+        }
+        assert_eq!(rows.len(), 2);
+        let mut buf = ShardBuffer::default();
+        assert_eq!(rows.apply(&mut buf, &db), 2);
+        let tb = buf.table(0, 0).unwrap();
+        let host = &db.tables[0].columns[1];
+        let got: Vec<_> = (0..2)
+            .map(|r| (tb.value(r, host), tb.time().get(r)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (crate::buffer::Value::Tag("a"), 1),
+                (crate::buffer::Value::Tag("c"), 3)
+            ]
+        );
+        let recycled = rows.recycle();
+        assert!(recycled.is_empty());
     }
 }

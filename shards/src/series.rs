@@ -19,12 +19,18 @@ impl SeriesKeyBuf {
     #[inline]
     pub fn build(&mut self, measurement: &Token<'_>, sorted_tags: &[Tag<'_>]) -> &[u8] {
         self.buf.clear();
-        push(&mut self.buf, measurement, TokenKind::Measurement);
-        for t in sorted_tags {
-            push(&mut self.buf, &t.key, TokenKind::Key);
-            push(&mut self.buf, &t.value, TokenKind::TagValue);
-        }
+        append_series_key(&mut self.buf, measurement, sorted_tags);
         &self.buf
+    }
+}
+
+/// Appends the canonical key of a point (tags sorted by unescaped key) to `out`.
+#[inline]
+pub fn append_series_key(out: &mut Vec<u8>, measurement: &Token<'_>, sorted_tags: &[Tag<'_>]) {
+    push(out, measurement, TokenKind::Measurement);
+    for t in sorted_tags {
+        push(out, &t.key, TokenKind::Key);
+        push(out, &t.value, TokenKind::TagValue);
     }
 }
 
