@@ -204,6 +204,11 @@ pub struct LineParser<'a> {
     line_number: u32,
     tags: Vec<Tag<'a>>,
     fields: Vec<Field<'a>>,
+    /// Lines from one writer repeat their tag keys in the same order: the previous line's
+    /// keys (as written) and the order that sorts them, reused while the keys repeat.
+    order_keys: Vec<(u64, &'a str)>,
+    order: Vec<u32>,
+    sorted: Vec<Tag<'a>>,
 }
 
 /// Result of one step of the parser.
@@ -217,6 +222,9 @@ impl<'a> LineParser<'a> {
             line_number: 0,
             tags: Vec::with_capacity(16),
             fields: Vec::with_capacity(16),
+            order_keys: Vec::with_capacity(16),
+            order: Vec::with_capacity(16),
+            sorted: Vec::with_capacity(16),
         }
     }
 
@@ -347,10 +355,12 @@ impl<'a> LineParser<'a> {
                 }
                 check_token_end(bytes, v_start, v_end, vstop)
                     .map_err(|e| (LineError::TagSet(e), v_end))?;
-                self.tags.push(Tag::new(
+                let value = Token::with_escapes(&body[v_start..v_end], v_esc);
+                self.tags.push(Tag {
                     key,
-                    Token::with_escapes(&body[v_start..v_end], v_esc),
-                ));
+                    value,
+                    sort_prefix: key_prefix(bytes, q, k_end),
+                });
                 q = v_end;
                 if vstop == Stop::Space {
                     break;
@@ -474,7 +484,8 @@ impl<'a> LineParser<'a> {
             None
         };
 
-        check_duplicates(&mut self.tags, &self.fields).map_err(|e| (e, p))?;
+        self.sort_tags();
+        check_duplicates(&self.tags, &self.fields).map_err(|e| (e, p))?;
         if multiline {
             self.line_number = first_line + count_newlines(&bytes[start..cend]);
         }
@@ -490,6 +501,76 @@ impl<'a> LineParser<'a> {
             },
             nl + 1,
         ))
+    }
+}
+
+impl<'a> LineParser<'a> {
+    /// Sorts the current line's tags by unescaped key. Insertion sort over indices by the
+    /// keys' 8-byte prefixes (lines hold few tags); when the keys repeat the previous line's,
+    /// in the same order, the previous order is reused without comparing.
+    #[inline]
+    fn sort_tags(&mut self) {
+        let n = self.tags.len();
+        if n < 2 {
+            return;
+        }
+        // Equal length and prefix decide keys of up to 8 bytes without a memcmp call.
+        let same = n == self.order_keys.len()
+            && self
+                .tags
+                .iter()
+                .zip(&self.order_keys)
+                .all(|(t, (prefix, k))| {
+                    t.sort_prefix == *prefix
+                        && t.key.raw.len() == k.len()
+                        && (k.len() <= 8 || t.key.raw.as_bytes()[8..] == k.as_bytes()[8..])
+                });
+        if !same {
+            self.order.clear();
+            self.order.extend(0..n as u32);
+            for i in 1..n {
+                let mut j = i;
+                while j > 0
+                    && self.tags[self.order[j - 1] as usize]
+                        .cmp_key(&self.tags[self.order[j] as usize])
+                        == Ordering::Greater
+                {
+                    self.order.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+            self.order_keys.clear();
+            self.order_keys
+                .extend(self.tags.iter().map(|t| (t.sort_prefix, t.key.raw)));
+        }
+        if self.order.iter().enumerate().all(|(i, &o)| i as u32 == o) {
+            return;
+        }
+        self.sorted.clear();
+        self.sorted
+            .extend(self.order.iter().map(|&i| self.tags[i as usize]));
+        std::mem::swap(&mut self.tags, &mut self.sorted);
+    }
+}
+
+/// The first 8 bytes of `bytes[start..end]`, big-endian, zero-padded (see `Tag::sort_prefix`),
+/// read with one load where the body allows.
+#[inline(always)]
+fn key_prefix(bytes: &[u8], start: usize, end: usize) -> u64 {
+    let len = end - start;
+    if let Some(b) = bytes.get(start..start + 8) {
+        let w = u64::from_be_bytes(b.try_into().expect("8 bytes"));
+        if len >= 8 {
+            w
+        } else {
+            // Keep the key's own `len` leading bytes (len >= 1: empty keys are rejected).
+            w & !(u64::MAX >> (len * 8))
+        }
+    } else {
+        let mut p = [0u8; 8];
+        let n = len.min(8);
+        p[..n].copy_from_slice(&bytes[start..start + n]);
+        u64::from_be_bytes(p)
     }
 }
 
@@ -599,16 +680,7 @@ fn count_newlines(b: &[u8]) -> u32 {
 /// Sorts tags by unescaped key (insertion sort: lines usually hold few tags, often sorted
 /// already) and rejects duplicate tag or field keys.
 #[inline]
-fn check_duplicates(tags: &mut [Tag<'_>], fields: &[Field<'_>]) -> Result<(), LineError> {
-    for i in 1..tags.len() {
-        let mut j = i;
-        while j > 0
-            && tags[j - 1].key.cmp_unescaped(&tags[j].key, TokenKind::Key) == Ordering::Greater
-        {
-            tags.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+fn check_duplicates(tags: &[Tag<'_>], fields: &[Field<'_>]) -> Result<(), LineError> {
     for w in tags.windows(2) {
         if w[0].cmp_key(&w[1]) == Ordering::Equal {
             return Err(LineError::DuplicateTag(

@@ -286,3 +286,30 @@ proptest! {
         let _ = fast(&body);
     }
 }
+
+#[test]
+fn tag_order_cache_follows_changes_in_key_order() {
+    let body = "m,b=1,a=2,c=3 v=1\nm,b=4,a=5,c=6 v=1\nm,c=7,a=8,b=9 v=1\nm,b=1,a=2 v=1\nm,b=1,a=2,c=3,a=4 v=1\nm,b=x,a=y,c=z v=1\nm,a\\ b=1,a=2 v=1\n";
+    let got = both(body);
+    let tags: Vec<Vec<(String, String)>> = got
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|p| p.tags.clone())
+        .collect();
+    let t = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags[0], t(&[("a", "2"), ("b", "1"), ("c", "3")]));
+    assert_eq!(tags[1], t(&[("a", "5"), ("b", "4"), ("c", "6")]));
+    assert_eq!(tags[2], t(&[("a", "8"), ("b", "9"), ("c", "7")]));
+    assert_eq!(tags[3], t(&[("a", "2"), ("b", "1")]));
+    assert_eq!(
+        tags[4],
+        t(&[("a", "y"), ("b", "x"), ("c", "z")]),
+        "the line with a duplicate tag is rejected"
+    );
+    assert_eq!(tags[5], t(&[("a", "2"), ("a b", "1")]));
+    assert!(got[4].is_err());
+}
