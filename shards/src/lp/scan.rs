@@ -72,6 +72,60 @@ pub(crate) fn find(bytes: &[u8], from: usize, end: usize, stops: Stops) -> usize
     }
 }
 
+/// Bitmasks of bytes `from..min(from + 64, end)`: bit i of `structural` is set when byte
+/// `from + i` is a space, comma or equals sign; `special` when it is a quote, backslash,
+/// control byte or DEL (bytes the whole-line fast path leaves to the general parser).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LineMasks {
+    pub(crate) structural: u64,
+    pub(crate) special: u64,
+}
+
+/// Scalar twin of [`classify64`].
+pub(crate) fn classify64_scalar(bytes: &[u8], from: usize, end: usize) -> LineMasks {
+    let mut m = LineMasks {
+        structural: 0,
+        special: 0,
+    };
+    for (i, &b) in bytes[from..end.min(from + 64)].iter().enumerate() {
+        if matches!(b, b' ' | b',' | b'=') {
+            m.structural |= 1 << i;
+        }
+        if matches!(b, b'"' | b'\\' | 0x7f) || b < 0x20 {
+            m.special |= 1 << i;
+        }
+    }
+    m
+}
+
+/// As [`classify64_scalar`], 16 bytes per SSE2 step where 64 bytes can be loaded.
+#[inline(always)]
+pub(crate) fn classify64(bytes: &[u8], from: usize, end: usize) -> LineMasks {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if from + 64 <= bytes.len() {
+            let mut m = LineMasks {
+                structural: 0,
+                special: 0,
+            };
+            for k in 0..4 {
+                // SAFETY: from + 64 <= bytes.len(), so each 16-byte load at from + 16k is in bounds.
+                let (s, x) = unsafe { sse2::classify16(bytes.as_ptr().add(from + 16 * k)) };
+                m.structural |= (s as u64) << (16 * k);
+                m.special |= (x as u64) << (16 * k);
+            }
+            let n = end.saturating_sub(from);
+            if n < 64 {
+                let keep = (1u64 << n) - 1;
+                m.structural &= keep;
+                m.special &= keep;
+            }
+            return m;
+        }
+    }
+    classify64_scalar(bytes, from, end)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use super::Stops;
@@ -104,6 +158,29 @@ mod sse2 {
                 }
             }
             _mm_movemask_epi8(m) as u32
+        }
+    }
+
+    /// (structural, special) masks of the 16 bytes at `ptr`; see `LineMasks`.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for reading 16 bytes.
+    #[inline(always)]
+    pub(super) unsafe fn classify16(ptr: *const u8) -> (u32, u32) {
+        // SAFETY: the caller guarantees 16 readable bytes; SSE2 is always present on x86_64.
+        unsafe {
+            let v = _mm_loadu_si128(ptr as *const __m128i);
+            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+            let structural = _mm_or_si128(_mm_or_si128(eq(b' '), eq(b',')), eq(b'='));
+            let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+            let special = _mm_or_si128(
+                _mm_or_si128(eq(b'"'), eq(b'\\')),
+                _mm_or_si128(ctrl, eq(0x7f)),
+            );
+            (
+                _mm_movemask_epi8(structural) as u32,
+                _mm_movemask_epi8(special) as u32,
+            )
         }
     }
 }
@@ -139,6 +216,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn classify_matches_scalar(bytes in prop::collection::vec(prop_oneof![Just(b' '), Just(b','), Just(b'='), Just(b'"'), Just(b'\\'), Just(b'\n'), Just(0x7fu8), 0x80u8..=0xff, b'a'..=b'z'], 0..200), from in 0usize..200, back in 0usize..80) {
+            let from = from.min(bytes.len());
+            let end = bytes.len().saturating_sub(back).max(from);
+            prop_assert_eq!(classify64(&bytes, from, end), classify64_scalar(&bytes, from, end));
+        }
+
         #[test]
         fn simd_matches_scalar(bytes in prop::collection::vec(prop_oneof![Just(b' '), Just(b','), Just(b'='), Just(b'\\'), Just(b'\n'), Just(0x7fu8), 0x80u8..=0xff, b'a'..=b'z'], 0..100), from in 0usize..100, back in 0usize..20) {
             let from = from.min(bytes.len());

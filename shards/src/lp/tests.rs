@@ -288,6 +288,13 @@ proptest! {
 }
 
 #[test]
+fn a_rejected_duplicate_does_not_vouch_for_the_next_line() {
+    let v = both("m,a=1,b=2,a=3 v=1\nm,a=1,b=2,a=3 v=1\nm,b=1,a=2 v=1\nm,b=1,a=2 v=1\n");
+    assert!(v[0].is_err() && v[1].is_err(), "{v:?}");
+    assert!(v[2].is_ok() && v[3].is_ok());
+}
+
+#[test]
 fn tag_order_cache_follows_changes_in_key_order() {
     let body = "m,b=1,a=2,c=3 v=1\nm,b=4,a=5,c=6 v=1\nm,c=7,a=8,b=9 v=1\nm,b=1,a=2 v=1\nm,b=1,a=2,c=3,a=4 v=1\nm,b=x,a=y,c=z v=1\nm,a\\ b=1,a=2 v=1\n";
     let got = both(body);
