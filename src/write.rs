@@ -164,7 +164,14 @@ fn check<'a>(
             }
         };
         let table = match last_table {
-            Some((raw, t)) if raw == line.measurement.raw => t,
+            Some((raw, t))
+                if shardline_shards::bytes::short_eq(
+                    raw.as_bytes(),
+                    line.measurement.raw.as_bytes(),
+                ) =>
+            {
+                t
+            }
             _ => {
                 let t =
                     db.and_then(|d| d.table(&line.measurement.unescaped(TokenKind::Measurement)));

@@ -7,6 +7,7 @@
 //! needs from outside (catalog snapshot, clock, configuration) is passed in.
 
 pub mod buffer;
+pub mod bytes;
 pub mod ingest;
 pub mod lp;
 pub mod precision;

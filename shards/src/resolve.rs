@@ -78,7 +78,7 @@ impl Resolver {
         let mut rest = self.shape.as_slice();
         let mut next = |name: &[u8], marker: u8| -> bool {
             let n = name.len();
-            if rest.len() > n && &rest[..n] == name && rest[n] == marker {
+            if rest.len() > n && rest[n] == marker && crate::bytes::short_eq(&rest[..n], name) {
                 rest = &rest[n + 1..];
                 true
             } else {

@@ -92,7 +92,7 @@ pub struct TableBuffer {
     time: ChunkedVec<i64>,
     row_series: ChunkedVec<u32>,
     rows: usize,
-    series_index: HashMap<u64, SeriesSlot>,
+    series_index: HashMap<u64, SeriesSlot, crate::bytes::PassThrough>,
     series: Vec<Series>,
 }
 

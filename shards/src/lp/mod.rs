@@ -664,7 +664,11 @@ impl<'a> LineParser<'a> {
                 .all(|(t, (prefix, k))| {
                     t.sort_prefix == *prefix
                         && t.key.raw.len() == k.len()
-                        && (k.len() <= 8 || t.key.raw.as_bytes()[8..] == k.as_bytes()[8..])
+                        && (k.len() <= 8
+                            || crate::bytes::short_eq(
+                                &t.key.raw.as_bytes()[8..],
+                                &k.as_bytes()[8..],
+                            ))
                 });
         if !same {
             self.order.clear();
