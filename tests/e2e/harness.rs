@@ -129,6 +129,29 @@ impl Server {
             .clone()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits for the server to exit by itself (after a signal the test sent); it must exit 0.
+    pub fn wait_exit(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(status) = c.try_wait().unwrap() {
+                    assert!(
+                        status.success(),
+                        "server exited with {status}:\n{}",
+                        self.log_text()
+                    );
+                    return;
+                }
+                assert!(Instant::now() < deadline, "server did not exit");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -76,3 +76,64 @@ fn expect_100_continue() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert_eq!(s.rows("cont").len(), 1);
 }
+
+#[test]
+fn too_little_locked_memory_fails_start_up_with_a_clear_message() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shardline"));
+    cmd.args([
+        "serve",
+        "--shards",
+        "2",
+        "--http-bind",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir.path());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64 << 10,
+                rlim_max: 64 << 10,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("RLIMIT_MEMLOCK") && err.contains("ulimit -l"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shutdown_finishes_a_request_in_flight() {
+    let mut s = Server::start(2);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = "sd,h=a v=1 1\nsd,h=b v=2 2\n";
+    let head = format!(
+        "POST /api/v3/write_lp?db=sd HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    // "100 Continue" means the handler is reading the body: the request is in flight.
+    let interim = read_response(&mut c);
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    // SAFETY: kill(2) on the server process this test started.
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    c.write_all(body.as_bytes()).unwrap();
+    let resp = read_response(&mut c);
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    s.wait_exit();
+    // New connections are refused after shutdown, and the write survived.
+    let s2 = Server::start_in(&s.data_dir, 1, &[]);
+    assert_eq!(s2.rows("sd").len(), 2);
+}
