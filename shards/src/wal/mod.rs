@@ -213,17 +213,24 @@ impl<S: SegmentStore + 'static> Wal<S> {
                 continue;
             }
             if !has_waiters && !closed {
-                // Only no_sync data: write it within flush_interval, sooner if a durable
-                // append arrives.
-                let timer = glommio::timer::sleep(self.config.flush_interval);
-                futures_lite::future::or(
-                    async { rx.recv().await.map(|_| ()).unwrap_or(()) },
-                    timer,
-                )
-                .await;
-                let st = self.state.borrow();
-                if st.waiters.is_empty() && !st.closed {
-                    // Timer fired (or a no_sync append woke us): fall through and write.
+                // Only no_sync data is pending: gather it for up to flush_interval, unless a
+                // durable append or shutdown needs a commit sooner.
+                let deadline = std::time::Instant::now() + self.config.flush_interval;
+                loop {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let woken =
+                        futures_lite::future::or(async { rx.recv().await.is_some() }, async {
+                            glommio::timer::sleep(left).await;
+                            false
+                        })
+                        .await;
+                    let st = self.state.borrow();
+                    if !woken || !st.waiters.is_empty() || st.closed {
+                        break;
+                    }
                 }
             }
             self.commit_group().await;

@@ -273,3 +273,36 @@ fn dma_segments_replay_and_torn_tails_are_truncated() {
     // A second replay finds a clean file.
     assert_eq!(replay_segment(path, |_| {}).unwrap().truncated, None);
 }
+
+#[test]
+fn no_sync_appends_wait_for_the_interval_but_a_durable_one_commits_at_once() {
+    let store = MemStore::default();
+    let files = store.files.clone();
+    run(async move {
+        let cfg = WalConfig {
+            // Long enough that only the durable append can explain a commit.
+            flush_interval: Duration::from_secs(3600),
+            ..WalConfig::default()
+        };
+        let wal = Wal::new(store, cfg, 1);
+        let _c = glommio::spawn_local(wal.clone().run_committer()).detach();
+        for i in 0..5 {
+            append_line(&wal, false, &format!("m v={i}")).await.unwrap();
+        }
+        // Give the committer (a task on this executor) time to act: with a one-hour interval,
+        // nothing but a bug makes it commit now.
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            wal.groups_committed(),
+            0,
+            "no_sync appends alone wait for the interval"
+        );
+        append_line(&wal, true, "m v=5").await.unwrap();
+        assert_eq!(
+            wal.groups_committed(),
+            1,
+            "one group carries the no_sync appends and the durable one"
+        );
+    });
+    assert_eq!(lines_in(&files.borrow()[&1]).len(), 6);
+}
