@@ -32,6 +32,15 @@ impl std::ops::AddAssign for ApplyStats {
     }
 }
 
+/// What every line of a batch shares: its database, timestamp unit and default time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub database_id: u32,
+    pub precision: crate::precision::Precision,
+    /// The time given to lines that carry no timestamp.
+    pub default_time_ns: i64,
+}
+
 /// Reusable state for applying lines (no allocation per line once warm).
 #[derive(Debug, Default)]
 pub struct Applier {
@@ -48,17 +57,21 @@ impl Applier {
         batch: &WalBatch<'_>,
         owns: impl FnMut(u64) -> bool,
     ) -> ApplyStats {
-        self.apply_chunks(buffer, catalog, batch, std::iter::once(batch.lines), owns)
+        let header = BatchHeader {
+            database_id: batch.database_id,
+            precision: batch.precision,
+            default_time_ns: batch.default_time_ns,
+        };
+        self.apply_chunks(buffer, catalog, &header, std::iter::once(batch.lines), owns)
     }
 
-    /// Applies lines given as several chunks of text (each holding whole lines), with the
-    /// header fields of `batch` (its `lines` are ignored). Used live, where a request's lines
-    /// for this shard are spans of the request body.
+    /// Applies lines given as several chunks of text (each holding whole lines). Used live,
+    /// where a request's lines for this shard are spans of the request body.
     pub fn apply_chunks<'a>(
         &mut self,
         buffer: &mut ShardBuffer,
         catalog: &CatalogSnapshot,
-        batch: &WalBatch<'_>,
+        batch: &BatchHeader,
         chunks: impl IntoIterator<Item = &'a str>,
         mut owns: impl FnMut(u64) -> bool,
     ) -> ApplyStats {
@@ -66,9 +79,9 @@ impl Applier {
         let Some(db) = catalog.database_by_id(batch.database_id) else {
             tracing::error!(
                 database_id = batch.database_id,
-                "WAL batch for a database missing from the catalog; skipped"
+                "lines for a database missing from the catalog; skipped"
             );
-            stats.skipped = batch.line_count as u64;
+            stats.skipped = chunks.into_iter().map(|c| c.lines().count() as u64).sum();
             return stats;
         };
         let db: &Arc<DbSchema> = db;

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use glommio::channels::channel_mesh::Senders;
 use shardline_shards::buffer::{ShardBuffer, Value};
-use shardline_shards::ingest::Applier;
+use shardline_shards::ingest::{Applier, BatchHeader};
 use shardline_shards::precision::Precision;
 use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::ColumnType;
 use shardline_shards::series::owner_shard;
-use shardline_shards::wal::{encode_batch, DmaStore, Wal, WalBatch};
+use shardline_shards::wal::{encode_batch, DmaStore, Wal};
 
 use crate::catalog::Catalog;
 
@@ -172,12 +172,10 @@ impl ShardCtx {
     pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), String> {
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
-        let header = WalBatch {
+        let header = BatchHeader {
             database_id: batch.database_id,
             precision: batch.precision,
             default_time_ns: batch.default_time_ns,
-            line_count: batch.spans.len() as u32,
-            lines: "",
         };
         let body = batch.body.as_str();
         let stats = self.applier.borrow_mut().apply_chunks(
