@@ -42,6 +42,8 @@ pub enum ServeError {
     },
     #[error("--shards must be at least 1")]
     NoShards,
+    #[error("--max-http-request-size is {got} bytes; at most {max} bytes (1 GiB) are supported, the largest write one WAL record holds")]
+    RequestTooLarge { got: usize, max: usize },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -63,6 +65,14 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let shards = args.shards.unwrap_or(cpus.len().max(1));
     if shards == 0 {
         return Err(ServeError::NoShards);
+    }
+    // A request's lines become one WAL record (minus the header); replay rejects larger ones.
+    let max = shardline_shards::wal::MAX_FRAME_PAYLOAD_BYTES - 64;
+    if args.max_http_request_size > max {
+        return Err(ServeError::RequestTooLarge {
+            got: args.max_http_request_size,
+            max,
+        });
     }
     limits::check(shards)?;
     let data_dir = args.data_dir.clone();

@@ -137,3 +137,24 @@ fn shutdown_finishes_a_request_in_flight() {
     let s2 = Server::start_in(&s.data_dir, 1, &[]);
     assert_eq!(s2.rows("sd").len(), 2);
 }
+
+#[test]
+fn a_request_size_limit_beyond_one_wal_record_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardline"))
+        .args([
+            "serve",
+            "--shards",
+            "1",
+            "--http-bind",
+            "127.0.0.1:0",
+            "--max-http-request-size",
+            "2GiB",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-http-request-size"));
+}

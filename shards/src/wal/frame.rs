@@ -18,7 +18,7 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 pub(crate) const BATCH_VERSION: u8 = 1;
 const BATCH_HEADER_BYTES: usize = 1 + 4 + 1 + 8 + 4;
 /// No frame may be larger than this; a length beyond it can only be corruption.
-pub(crate) const MAX_FRAME_PAYLOAD_BYTES: usize = 1 << 30;
+pub const MAX_FRAME_PAYLOAD_BYTES: usize = 1 << 30;
 
 /// One write's lines for one shard, as stored in the WAL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
