@@ -19,6 +19,7 @@ mod store;
 
 pub use frame::{
     decode_batch, encode_batch, read_frames, FrameError, Tail, WalBatch, FRAME_HEADER_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES,
 };
 pub use store::{DmaStore, SegmentFile, SegmentStore, DMA_MEMORY_BYTES};
 
