@@ -78,6 +78,9 @@ pub fn encode_batch<I>(
     out.extend_from_slice(&default_time_ns.to_le_bytes());
     let count_at = out.len();
     out.extend_from_slice(&0u32.to_le_bytes());
+    // One copy per line. (Coalescing adjacent lines into one large copy was tried: no gain
+    // measurable here, likely because large copies bypass the cache that the CRC and the DMA
+    // copy read next.)
     let mut count: u32 = 0;
     for (s, e) in lines {
         out.extend_from_slice(&body.as_bytes()[s..e]);
@@ -215,6 +218,17 @@ mod tests {
             (b.database_id, b.precision, b.default_time_ns, b.line_count),
             (7, Precision::Second, 42, 2)
         );
+    }
+
+    #[test]
+    fn adjacent_and_separate_lines_encode_the_same_way() {
+        let body = "a v=1\nb v=2\r\nc v=3\n# note\nd v=4\ne v=5";
+        let spans = [(0, 5), (6, 11), (13, 18), (26, 31), (32, 37)];
+        let mut out = Vec::new();
+        encode_batch(&mut out, 1, Precision::Nanosecond, 0, body, spans);
+        let b = decode_batch(&out[8..]).unwrap();
+        assert_eq!(b.lines, "a v=1\nb v=2\nc v=3\nd v=4\ne v=5\n");
+        assert_eq!(b.line_count, 5);
     }
 
     #[test]
