@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use shardline_shards::ingest::BatchHeader;
 use shardline_shards::precision::Precision;
 use shardline_shards::rows::ParsedRows;
 
@@ -195,14 +196,16 @@ async fn write_body<'a>(
         return rejected_response(api, &plan, false, false);
     }
     if plan.accepted > 0 {
-        let header = (
-            plan.database_id,
-            params.precision,
+        let header = BatchHeader {
+            database_id: plan.database_id,
+            precision: params.precision,
             default_time_ns,
-            params.durable,
-        );
+        };
         let per_owner = std::mem::take(&mut plan.per_owner);
-        if let Err(e) = ctx.dispatch(per_owner, body.clone(), header, rows).await {
+        if let Err(e) = ctx
+            .dispatch(per_owner, body.clone(), header, params.durable, rows)
+            .await
+        {
             tracing::error!(error = %e, "write failed");
             return api.error(
                 StatusCode::INTERNAL_SERVER_ERROR,

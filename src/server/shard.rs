@@ -195,10 +195,15 @@ impl ShardCtx {
         &self,
         per_owner: Vec<Vec<(usize, usize)>>,
         body: Arc<String>,
-        header: (u32, Precision, i64, bool),
+        header: BatchHeader,
+        durable: bool,
         local_rows: &ParsedRows<'_>,
     ) -> Result<(), String> {
-        let (database_id, precision, default_time_ns, durable) = header;
+        let BatchHeader {
+            database_id,
+            precision,
+            default_time_ns,
+        } = header;
         let mut local = None;
         let mut remote = Vec::new();
         for (owner, spans) in per_owner.into_iter().enumerate() {
