@@ -343,8 +343,27 @@ mod tests {
     use super::*;
 
     fn run(catalog: &Catalog, body: &str, shards: usize) -> WritePlan {
-        futures_lite::future::block_on(plan(catalog, body, "db", Precision::Nanosecond, shards))
-            .unwrap()
+        let mut rows = ParsedRows::default();
+        let local = LocalShard {
+            id: 0,
+            default_time_ns: 0,
+            rows: &mut rows,
+        };
+        let p = futures_lite::future::block_on(plan(
+            catalog,
+            body,
+            "db",
+            Precision::Nanosecond,
+            shards,
+            local,
+        ))
+        .unwrap();
+        assert_eq!(
+            rows.len(),
+            p.per_owner[0].len(),
+            "shard 0 keeps exactly its own lines, parsed"
+        );
+        p
     }
 
     #[test]
