@@ -18,7 +18,8 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use serde_json::Value;
-use shardline_shards::lp::{FieldValue, LineParser, TokenKind};
+use shardline_shards::lp::reference::{OwnedPoint, OwnedValue};
+use shardline_shards::lp::LineParser;
 use shardline_shards::precision::Precision;
 
 const CORE_ESCAPES: &str = "InfluxDB 3 Core unescapes only \\\" and \\\\ in string fields; the Go decoder also turns \\t, \\r, \\n into control characters";
@@ -173,42 +174,29 @@ fn decode(bytes: &[u8], precision: Precision, default_time: i64) -> Result<Vec<P
     let mut points = Vec::new();
     while let Some(line) = parser.next_line() {
         let line = line.map_err(|r| r.to_string())?;
-        let time = match line.timestamp {
+        let p = OwnedPoint::from_parser(&line, &parser);
+        let time = match p.timestamp {
             Some(ts) => precision.to_nanos(ts).map_err(|e| e.to_string())?,
             None => default_time,
         };
-        let mut fields: Vec<(String, Value)> = parser
-            .fields()
-            .iter()
-            .map(|f| {
-                let v = match f.value {
-                    FieldValue::F64(x) => serde_json::json!({ "float": x }),
-                    FieldValue::I64(x) => serde_json::json!({ "int": x }),
-                    FieldValue::U64(x) => serde_json::json!({ "uint": x }),
-                    FieldValue::Bool(x) => serde_json::json!({ "bool": x }),
-                    FieldValue::Str(t) => {
-                        serde_json::json!({ "string": t.unescaped(TokenKind::Str) })
-                    }
+        let mut fields: Vec<(String, Value)> = p
+            .fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    OwnedValue::F64(x) => serde_json::json!({ "float": x }),
+                    OwnedValue::I64(x) => serde_json::json!({ "int": x }),
+                    OwnedValue::U64(x) => serde_json::json!({ "uint": x }),
+                    OwnedValue::Bool(x) => serde_json::json!({ "bool": x }),
+                    OwnedValue::Str(x) => serde_json::json!({ "string": x }),
                 };
-                (f.key.unescaped(TokenKind::Key).into_owned(), v)
+                (k, v)
             })
             .collect();
         fields.sort_by(|a, b| a.0.cmp(&b.0));
         points.push(Point {
-            name: line
-                .measurement
-                .unescaped(TokenKind::Measurement)
-                .into_owned(),
-            tags: parser
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key.unescaped(TokenKind::Key).into_owned(),
-                        t.value.unescaped(TokenKind::TagValue).into_owned(),
-                    )
-                })
-                .collect(),
+            name: p.measurement,
+            tags: p.tags,
             fields,
             time,
         });

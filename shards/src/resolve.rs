@@ -123,21 +123,6 @@ fn lookup(table: &TableSchema, name: &str, ty: ColumnType) -> Result<u32, Schema
 mod tests {
     use super::*;
     use crate::lp::LineParser;
-    use crate::schema::ColumnSchema;
-    use std::sync::Arc;
-
-    fn table(cols: &[(&str, ColumnType)]) -> TableSchema {
-        let cols = cols
-            .iter()
-            .enumerate()
-            .map(|(i, (n, t))| ColumnSchema {
-                id: i as u32,
-                name: Arc::from(*n),
-                ty: *t,
-            })
-            .collect();
-        TableSchema::new(0, Arc::from("m"), cols)
-    }
 
     fn resolve(r: &mut Resolver, t: &TableSchema, line: &str) -> Result<Vec<u32>, SchemaError> {
         let mut p = LineParser::new(line);
@@ -147,12 +132,16 @@ mod tests {
 
     #[test]
     fn the_remembered_shape_only_matches_the_same_keys_and_types() {
-        let t = table(&[
-            ("time", ColumnType::Time),
-            ("h", ColumnType::Tag),
-            ("a", ColumnType::Float),
-            ("b", ColumnType::Int),
-        ]);
+        let t = TableSchema::with_columns(
+            0,
+            "m",
+            &[
+                ("time", ColumnType::Time),
+                ("h", ColumnType::Tag),
+                ("a", ColumnType::Float),
+                ("b", ColumnType::Int),
+            ],
+        );
         let mut r = Resolver::default();
         assert_eq!(
             resolve(&mut r, &t, "m,h=x a=1,b=2i").unwrap(),

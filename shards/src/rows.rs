@@ -171,22 +171,17 @@ impl<'a> ParsedRows<'a> {
 mod tests {
     use super::*;
     use crate::lp::LineParser;
-    use crate::schema::{ColumnSchema, ColumnType, TableSchema};
+    use crate::schema::{ColumnType, TableSchema};
     use std::sync::Arc;
 
     #[test]
     fn staged_keys_are_kept_or_discarded_and_rows_apply_in_order() {
-        let cols = ["time", "host", "v"]
-            .iter()
-            .zip([ColumnType::Time, ColumnType::Tag, ColumnType::Float])
-            .enumerate()
-            .map(|(i, (n, t))| ColumnSchema {
-                id: i as u32,
-                name: Arc::from(*n),
-                ty: t,
-            })
-            .collect();
-        let table = Arc::new(TableSchema::new(0, Arc::from("m"), cols));
+        let cols = [
+            ("time", ColumnType::Time),
+            ("host", ColumnType::Tag),
+            ("v", ColumnType::Float),
+        ];
+        let table = Arc::new(TableSchema::with_columns(0, "m", &cols));
         let db = DbSchema::new(0, Arc::from("db"), vec![table]);
         let body = "m,host=a v=1 1\nm,host=b v=2 2\nm,host=c v=3 3\n";
         let mut parser = LineParser::new(body);

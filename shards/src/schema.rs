@@ -97,6 +97,20 @@ impl TableSchema {
         }
     }
 
+    /// A table whose columns are `columns` in order, with ids 0, 1, 2, … (tests and tools).
+    pub fn with_columns(id: u32, name: &str, columns: &[(&str, ColumnType)]) -> Self {
+        let columns = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| ColumnSchema {
+                id: i as u32,
+                name: Arc::from(*n),
+                ty: *t,
+            })
+            .collect();
+        TableSchema::new(id, Arc::from(name), columns)
+    }
+
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
         self.by_name.get(name).map(|&i| &self.columns[i as usize])
     }

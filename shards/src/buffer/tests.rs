@@ -1,7 +1,7 @@
 use super::*;
 use crate::ingest::Applier;
 use crate::precision::Precision;
-use crate::schema::{CatalogSnapshot, ColumnSchema, DbSchema, TableSchema};
+use crate::schema::{CatalogSnapshot, DbSchema, TableSchema};
 use crate::wal::WalBatch;
 use std::sync::Arc;
 
@@ -16,16 +16,7 @@ fn catalog() -> CatalogSnapshot {
         ("ok", ColumnType::Bool),
         ("big", ColumnType::UInt),
     ];
-    let columns = cols
-        .iter()
-        .enumerate()
-        .map(|(i, (n, t))| ColumnSchema {
-            id: i as u32,
-            name: Arc::from(*n),
-            ty: *t,
-        })
-        .collect();
-    let table = Arc::new(TableSchema::new(0, Arc::from("cpu"), columns));
+    let table = Arc::new(TableSchema::with_columns(0, "cpu", &cols));
     CatalogSnapshot::new(
         1,
         vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))],

@@ -26,6 +26,47 @@ pub struct OwnedPoint {
     pub timestamp: Option<i64>,
 }
 
+impl OwnedPoint {
+    /// The fast parser's current line as an owned, unescaped point.
+    pub fn from_parser(line: &super::ParsedLine<'_>, parser: &super::LineParser<'_>) -> OwnedPoint {
+        use super::FieldValue;
+        OwnedPoint {
+            line_number: line.span.line_number,
+            measurement: line
+                .measurement
+                .unescaped(TokenKind::Measurement)
+                .into_owned(),
+            tags: parser
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key.unescaped(TokenKind::Key).into_owned(),
+                        t.value.unescaped(TokenKind::TagValue).into_owned(),
+                    )
+                })
+                .collect(),
+            fields: parser
+                .fields()
+                .iter()
+                .map(|f| {
+                    let v = match f.value {
+                        FieldValue::F64(v) => OwnedValue::F64(v),
+                        FieldValue::I64(v) => OwnedValue::I64(v),
+                        FieldValue::U64(v) => OwnedValue::U64(v),
+                        FieldValue::Bool(v) => OwnedValue::Bool(v),
+                        FieldValue::Str(t) => {
+                            OwnedValue::Str(t.unescaped(TokenKind::Str).into_owned())
+                        }
+                    };
+                    (f.key.unescaped(TokenKind::Key).into_owned(), v)
+                })
+                .collect(),
+            timestamp: line.timestamp,
+        }
+    }
+}
+
 /// Parses a whole body. Each entry is a point, or the 1-based line number of a rejected line.
 pub fn parse(body: &str) -> Vec<Result<OwnedPoint, u32>> {
     let b = body.as_bytes();

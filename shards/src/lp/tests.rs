@@ -8,40 +8,7 @@ fn fast(body: &str) -> Vec<Result<OwnedPoint, u32>> {
     let mut out = Vec::new();
     while let Some(r) = p.next_line() {
         out.push(match r {
-            Ok(line) => Ok(OwnedPoint {
-                line_number: line.span.line_number,
-                measurement: line
-                    .measurement
-                    .unescaped(TokenKind::Measurement)
-                    .into_owned(),
-                tags: p
-                    .tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key.unescaped(TokenKind::Key).into_owned(),
-                            t.value.unescaped(TokenKind::TagValue).into_owned(),
-                        )
-                    })
-                    .collect(),
-                fields: p
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let v = match f.value {
-                            FieldValue::F64(v) => OwnedValue::F64(v),
-                            FieldValue::I64(v) => OwnedValue::I64(v),
-                            FieldValue::U64(v) => OwnedValue::U64(v),
-                            FieldValue::Bool(v) => OwnedValue::Bool(v),
-                            FieldValue::Str(t) => {
-                                OwnedValue::Str(t.unescaped(TokenKind::Str).into_owned())
-                            }
-                        };
-                        (f.key.unescaped(TokenKind::Key).into_owned(), v)
-                    })
-                    .collect(),
-                timestamp: line.timestamp,
-            }),
+            Ok(line) => Ok(OwnedPoint::from_parser(&line, &p)),
             Err(rej) => Err(rej.span.line_number),
         });
     }
