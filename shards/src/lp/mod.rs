@@ -10,12 +10,20 @@
 //! - The fast path ([`LineParser`]) and the plain reference ([`reference`]) accept the same
 //!   language and produce the same points; a property test holds them to it.
 //!
-//! # How the fast path works
-//! Lines are found with `memchr` over `\n`. Within a line, tokens end at structural bytes found
-//! 16 at a time with SSE2 ([`scan`], which explains the options tried). Quoted strings can
-//! be long and may span lines, so they are scanned with `memchr2` over `"` and `\`, and the line end
-//! is found again after the string closes. Escapes are rare: a token only records whether it holds
-//! a backslash, and unescaping is done by whoever needs the value.
+//! # How it is fast
+//! Lines are found with `memchr` over `\n`. Then one of two paths parses the line:
+//! - **Plain lines** (no quote, backslash or control byte: most metrics) take
+//!   `parse_plain`: the line is classified 64 bytes at a time (SSE2, [`scan`]) into a bitmask
+//!   of its spaces, commas and equals signs, and a small state machine cuts tokens at the set
+//!   bits. It declines any line it does not fully accept, leaving it to the general path.
+//! - **The general path** (`parse_point`) handles everything: tokens end at structural bytes
+//!   found by one 16-byte SSE2 probe per token; quoted strings, which may be long and span
+//!   lines, are scanned with `memchr2` over `"` and `\`, and the line end is found again after
+//!   the string closes; errors are reported here.
+//!
+//! Escapes are rare: a token only records whether it holds a backslash, and unescaping is done
+//! by whoever needs the value. Tags are sorted by an 8-byte key prefix, and a line whose tag
+//! keys repeat the previous line's, in the same order, reuses its order.
 
 pub mod reference;
 mod scan;
