@@ -2,7 +2,7 @@
 //!
 //! This crate wires the process: the command line ([`cli`]), start-up and the shard runtimes
 //! ([`server`]), the HTTP API ([`http`]), the write path that validates and routes a request's
-//! lines ([`write`]) and the global catalog ([`catalog`]). One core's engine (parser, WAL,
+//! lines ([`write`](mod@write)) and the global catalog ([`catalog`]). One core's engine (parser, WAL,
 //! buffer) lives in the `shardline-shards` crate.
 
 pub mod catalog;

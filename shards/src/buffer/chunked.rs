@@ -51,7 +51,7 @@ impl<T: Copy> ChunkedVec<T> {
         self.len == 0
     }
 
-    /// The chunks, in order; all but the last hold exactly [`CHUNK_LEN`] elements.
+    /// The chunks, in order; all but the last hold exactly `CHUNK_LEN` elements.
     pub fn chunks(&self) -> impl Iterator<Item = &[T]> {
         self.chunks.iter().map(Vec::as_slice)
     }

@@ -1,19 +1,19 @@
 //! Line-protocol parser: the body of a write request → points.
 //!
 //! Owns the grammar of `spec/line-protocol.ebnf`, with InfluxDB 3 Core's unescaping rules (see
-//! [`unescape`]). Invariants it keeps:
+//! `unescape`). Invariants it keeps:
 //! - No allocation per line or per field: tags and fields of the current line live in two vectors
 //!   owned by the [`LineParser`] and reused line after line; tokens borrow the body.
 //! - A bad line is rejected on its own: parsing resumes at the next line, and every line (good or
 //!   bad) reports its 1-based line number and its exact text, counted by the parser itself (blank
 //!   lines, comments and newlines inside quoted strings included).
-//! - The fast path ([`LineParser`]) and the plain reference ([`reference`]) accept the same
+//! - The fast path ([`LineParser`]) and the plain reference ([`reference`](mod@reference)) accept the same
 //!   language and produce the same points; a property test holds them to it.
 //!
 //! # How it is fast
 //! Lines are found with `memchr` over `\n`. Then one of two paths parses the line:
 //! - **Plain lines** (no quote, backslash or control byte: most metrics) take
-//!   `parse_plain`: the line is classified 64 bytes at a time (SSE2, [`scan`]) into a bitmask
+//!   `parse_plain`: the line is classified 64 bytes at a time (SSE2, `scan`) into a bitmask
 //!   of its spaces, commas and equals signs, and a small state machine cuts tokens at the set
 //!   bits. It declines any line it does not fully accept, leaving it to the general path.
 //! - **The general path** (`parse_point`) handles everything: tokens end at structural bytes
