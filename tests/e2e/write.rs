@@ -403,3 +403,71 @@ fn series_spread_over_shards_are_all_kept() {
     want.sort();
     assert_eq!(row_keys(&rows), want);
 }
+
+#[test]
+fn racing_writers_cannot_give_a_new_column_two_types() {
+    let s = Server::start(2);
+    let addr = s.addr.clone();
+    // Each round, two writers race to create column `v{round}` on a fresh table: one as int,
+    // one as string. Whatever the interleaving, the column gets one type; the loser's line is
+    // rejected naming both types, and no stored row has the other type.
+    let writers: Vec<_> = [("1i", "int"), ("\"s\"", "string")]
+        .into_iter()
+        .map(|(value, kind)| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                for round in 0..20 {
+                    let body = format!("race{round},w={kind} v={value} 1\n");
+                    let url = format!("http://{addr}/api/v3/write_lp?db=race");
+                    let (status, resp) = match ureq::post(&url).send_string(&body) {
+                        Ok(r) => (r.status(), String::new()),
+                        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+                        Err(e) => panic!("{e}"),
+                    };
+                    outcomes.push((round, status, resp));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let results: Vec<_> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    let rows = s.rows("race");
+    for round in 0..20 {
+        let table = format!("race{round}");
+        let stored: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["table"] == table.as_str())
+            .map(|r| &r["fields"]["v"])
+            .collect();
+        assert_eq!(
+            stored.len(),
+            1,
+            "exactly one writer wins round {round}: {stored:?}"
+        );
+        let winner_is_int = stored[0].is_i64();
+        for (r, status, resp) in results.iter().filter(|(r, ..)| *r == round) {
+            if *status == 400 {
+                let v = json(resp);
+                let msg = v["data"][0]["error_message"].as_str().unwrap();
+                assert!(
+                    msg.contains("'v'") && msg.contains("int") && msg.contains("string"),
+                    "round {r}: {msg}"
+                );
+            } else {
+                assert_eq!(*status, 204);
+            }
+        }
+        let accepted = results
+            .iter()
+            .filter(|(r, status, _)| *r == round && *status == 204)
+            .count();
+        assert_eq!(
+            accepted, 1,
+            "round {round}: one 204 (winner int: {winner_is_int})"
+        );
+    }
+}
