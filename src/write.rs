@@ -43,6 +43,8 @@ pub struct Rejection {
 /// A body checked against a durable catalog: what to write where, and what was rejected.
 #[derive(Debug)]
 pub struct WritePlan {
+    /// The database's id; meaningful only when `accepted > 0` (a database is created by its
+    /// first accepted line, so a plan that accepts nothing may name none).
     pub database_id: u32,
     /// For each shard, the byte ranges of the body holding its lines.
     pub per_owner: Vec<Vec<(usize, usize)>>,

@@ -114,10 +114,6 @@ impl TableSchema {
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
         self.by_name.get(name).map(|&i| &self.columns[i as usize])
     }
-
-    pub fn time_column(&self) -> u32 {
-        self.by_name[TIME_COLUMN]
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use glommio::channels::channel_mesh::Senders;
 use shardline_shards::buffer::{ShardBuffer, Value};
 use shardline_shards::ingest::{Applier, BatchHeader};
-use shardline_shards::precision::Precision;
 use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::ColumnType;
 use shardline_shards::series::owner_shard;
@@ -32,9 +31,7 @@ const POOL_SIZE: usize = 8;
 pub struct WriteBatch {
     pub body: Arc<String>,
     pub spans: Vec<(usize, usize)>,
-    pub database_id: u32,
-    pub precision: Precision,
-    pub default_time_ns: i64,
+    pub header: BatchHeader,
     pub durable: bool,
 }
 
@@ -140,11 +137,12 @@ impl ShardCtx {
     /// Appends a batch to this shard's WAL and waits for it (for the fsync when durable).
     async fn log(&self, batch: &WriteBatch) -> Result<(), String> {
         let committed = self.wal.append(batch.durable, |out| {
+            let h = &batch.header;
             encode_batch(
                 out,
-                batch.database_id,
-                batch.precision,
-                batch.default_time_ns,
+                h.database_id,
+                h.precision,
+                h.default_time_ns,
                 &batch.body,
                 batch.spans.iter().copied(),
             )
@@ -157,12 +155,10 @@ impl ShardCtx {
     async fn write_local(&self, batch: &WriteBatch, rows: &ParsedRows<'_>) -> Result<(), String> {
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
-        let db = snapshot.database_by_id(batch.database_id).ok_or_else(|| {
-            format!(
-                "database id {} vanished from the catalog",
-                batch.database_id
-            )
-        })?;
+        let id = batch.header.database_id;
+        let db = snapshot
+            .database_by_id(id)
+            .ok_or_else(|| format!("database id {id} vanished from the catalog"))?;
         let applied = rows.apply(&mut self.buffer.borrow_mut(), db);
         debug_assert_eq!(applied as usize, batch.spans.len());
         Ok(())
@@ -172,16 +168,11 @@ impl ShardCtx {
     pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), String> {
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
-        let header = BatchHeader {
-            database_id: batch.database_id,
-            precision: batch.precision,
-            default_time_ns: batch.default_time_ns,
-        };
         let body = batch.body.as_str();
         let stats = self.applier.borrow_mut().apply_chunks(
             &mut self.buffer.borrow_mut(),
             &snapshot,
-            &header,
+            &batch.header,
             batch.spans.iter().map(|&(s, e)| &body[s..e]),
             |_| true,
         );
@@ -199,11 +190,6 @@ impl ShardCtx {
         durable: bool,
         local_rows: &ParsedRows<'_>,
     ) -> Result<(), String> {
-        let BatchHeader {
-            database_id,
-            precision,
-            default_time_ns,
-        } = header;
         let mut local = None;
         let mut remote = Vec::new();
         for (owner, spans) in per_owner.into_iter().enumerate() {
@@ -213,9 +199,7 @@ impl ShardCtx {
             let batch = WriteBatch {
                 body: body.clone(),
                 spans,
-                database_id,
-                precision,
-                default_time_ns,
+                header,
                 durable,
             };
             if owner == self.id {

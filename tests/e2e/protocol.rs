@@ -158,3 +158,14 @@ fn a_request_size_limit_beyond_one_wal_record_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-http-request-size"));
 }
+
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let s = Server::start(1);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let thp = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("the kernel reports THP_enabled");
+    assert_eq!(thp.split_whitespace().nth(1), Some("0"), "{thp}");
+}

@@ -96,19 +96,6 @@ pub enum FieldValue<'a> {
     Str(Token<'a>),
 }
 
-impl FieldValue<'_> {
-    /// The name of the value's type as users see it in errors and schemas.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            FieldValue::F64(_) => "float",
-            FieldValue::I64(_) => "int",
-            FieldValue::U64(_) => "uint",
-            FieldValue::Bool(_) => "bool",
-            FieldValue::Str(_) => "string",
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tag<'a> {
     pub key: Token<'a>,

@@ -306,3 +306,44 @@ fn no_sync_appends_wait_for_the_interval_but_a_durable_one_commits_at_once() {
     });
     assert_eq!(lines_in(&files.borrow()[&1]).len(), 6);
 }
+
+#[test]
+fn dma_groups_of_many_chunks_and_odd_tails_replay_intact() {
+    // Groups smaller than a block, larger than one DMA chunk, and larger than all chunks in
+    // flight, each its own group, so partial tail blocks are rewritten between them.
+    let sizes = [10usize, 300_000, 5, 1_100_000, 4095, 700_000, 1];
+    let expected: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("big,i={i} s=\"{}\"", "x".repeat(*n)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let wal_dir = dir.path().join("wal");
+    let (d, lines) = (wal_dir.clone(), expected.clone());
+    run(async move {
+        let wal = Wal::new(DmaStore::new(d).unwrap(), WalConfig::default(), 1);
+        let c = glommio::spawn_local(wal.clone().run_committer());
+        for line in lines {
+            wal.append(true, move |out| {
+                encode_batch(out, 1, Precision::Nanosecond, 0, &line, [(0, line.len())])
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(wal.groups_committed(), sizes.len() as u64);
+        wal.close();
+        c.await;
+    });
+    let mut got = Vec::new();
+    for (_, path) in list_segments(&wal_dir).unwrap() {
+        let r = replay_segment(&path, |b| {
+            got.push(b.lines.trim_end_matches('\n').to_string())
+        })
+        .unwrap();
+        assert_eq!(r.truncated, None);
+    }
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert!(g == e, "a record of {} bytes came back changed", e.len());
+    }
+}
