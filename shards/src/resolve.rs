@@ -94,11 +94,6 @@ impl Resolver {
             })
             && rest.is_empty()
     }
-
-    /// Forgets the remembered shape (after the schema may have changed).
-    pub fn reset(&mut self) {
-        self.table_id = None;
-    }
 }
 
 #[inline]

@@ -106,18 +106,6 @@ pub struct Tag<'a> {
 }
 
 impl<'a> Tag<'a> {
-    pub fn new(key: Token<'a>, value: Token<'a>) -> Self {
-        let k = key.raw.as_bytes();
-        let mut p = [0u8; 8];
-        let n = k.len().min(8);
-        p[..n].copy_from_slice(&k[..n]);
-        Tag {
-            key,
-            value,
-            sort_prefix: u64::from_be_bytes(p),
-        }
-    }
-
     #[inline(always)]
     fn cmp_key(&self, other: &Tag<'_>) -> Ordering {
         if !self.key.escaped && !other.key.escaped && self.sort_prefix != other.sort_prefix {
