@@ -1,4 +1,5 @@
-//! The command line: `shardline serve` and its flags, with size and duration parsing.
+//! The command line: `shardline serve` and its flags (with size and duration parsing), and
+//! the client commands `shardline query` and `shardline write`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Run a SQL query against a server and print the result.
+    Query(crate::client::QueryArgs),
+    /// Write line protocol from a file or standard input to a server.
+    Write(crate::client::WriteArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -45,6 +50,15 @@ pub struct ServeArgs {
     /// are committed at once, in groups). E.g. 10ms, 1s.
     #[arg(long, env = "SHARDLINE_WAL_FLUSH_INTERVAL", default_value = "10ms", value_parser = parse_duration)]
     pub wal_flush_interval: Duration,
+
+    /// Threads running queries (DataFusion). Default: the number of shards.
+    #[arg(long, env = "SHARDLINE_QUERY_THREADS")]
+    pub query_threads: Option<usize>,
+
+    /// Memory all running queries may use at once for sorts, joins and aggregations; a query
+    /// that needs more fails with an error naming the limit (e.g. 4GiB).
+    #[arg(long, env = "SHARDLINE_QUERY_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_size)]
+    pub query_memory_limit: usize,
 
     /// Serve without authentication. Token authentication is not implemented yet, so every
     /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.

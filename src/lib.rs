@@ -2,12 +2,15 @@
 //!
 //! This crate wires the process: the command line ([`cli`]), start-up and the shard runtimes
 //! ([`server`]), the HTTP API ([`http`]), the write path that validates and routes a request's
-//! lines ([`write`](mod@write)) and the global catalog ([`catalog`]). One core's engine (parser, WAL,
+//! lines ([`write`](mod@write)), the query coordinator ([`query`]), the global catalog
+//! ([`catalog`]) and the command-line client ([`client`]). One core's engine (parser, WAL,
 //! buffer) lives in the `shardline-shards` crate.
 
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod http;
+pub mod query;
 pub mod server;
 pub mod write;
 

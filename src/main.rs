@@ -21,5 +21,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        shardline::cli::Command::Query(args) => client_exit(shardline::client::query(&args)),
+        shardline::cli::Command::Write(args) => client_exit(shardline::client::write(&args)),
+    }
+}
+
+fn client_exit(r: Result<(), shardline::client::ClientError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shardline: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

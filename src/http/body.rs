@@ -28,6 +28,17 @@ pub enum BodyError {
 }
 
 impl BodyError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> hyper::StatusCode {
+        match self {
+            BodyError::TooLarge { .. } | BodyError::TooLargeInflated { .. } => {
+                hyper::StatusCode::PAYLOAD_TOO_LARGE
+            }
+            BodyError::UnsupportedEncoding(_) => hyper::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => hyper::StatusCode::BAD_REQUEST,
+        }
+    }
+
     pub fn is_too_large(&self) -> bool {
         matches!(
             self,

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod io;
+pub mod query;
 pub mod response;
 pub mod write;
 
@@ -98,6 +99,8 @@ async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         ("/api/v3/write_lp" | "/api/v2/write" | "/write", _) => {
             response::method_not_allowed("POST")
         }
+        ("/api/v3/query_sql", &Method::GET | &Method::POST) => query::handle(ctx, req).await,
+        ("/api/v3/query_sql", _) => response::method_not_allowed("GET, POST"),
         ("/health" | "/api/v1/health", &Method::GET | &Method::HEAD) => {
             response::text(StatusCode::OK, "OK")
         }

@@ -1,24 +1,34 @@
 //! Building responses: JSON bodies, the error shapes of the v3 and v1/v2 APIs.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 
-pub type HttpResponse = Response<Full<Bytes>>;
+/// A body streamed as it is produced (query results).
+pub type StreamedBody =
+    StreamBody<futures::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>>;
+/// A whole body, or a streamed one.
+pub type Body = Either<Full<Bytes>, StreamedBody>;
+pub type HttpResponse = Response<Body>;
+
+fn full(b: Bytes) -> Body {
+    Either::Left(Full::new(b))
+}
 
 pub fn json(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(full(Bytes::from(body)))
         .expect("static response parts are valid")
 }
 
 pub fn empty(status: StatusCode) -> HttpResponse {
     Response::builder()
         .status(status)
-        .body(Full::new(Bytes::new()))
+        .body(full(Bytes::new()))
         .expect("static response parts are valid")
 }
 
@@ -26,7 +36,7 @@ pub fn text(status: StatusCode, body: &'static str) -> HttpResponse {
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(full(Bytes::from_static(body.as_bytes())))
         .expect("static response parts are valid")
 }
 

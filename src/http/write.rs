@@ -273,11 +273,7 @@ fn body_error(api: WriteApi, e: &BodyError, limit: usize) -> HttpResponse {
         }
         return json(StatusCode::PAYLOAD_TOO_LARGE, &v);
     }
-    let status = match e {
-        BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    api.error(status, e.to_string())
+    api.error(e.status(), e.to_string())
 }
 
 #[cfg(test)]

@@ -101,6 +101,19 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         flush_interval: args.wal_flush_interval,
         ..WalConfig::default()
     };
+    let (shard_handles, mut snapshot_jobs) = crate::query::ShardHandles::new(shards);
+    let coordinator = crate::query::Coordinator::start(
+        &crate::query::CoordinatorConfig {
+            threads: args.query_threads.unwrap_or(shards),
+            memory_limit: args.query_memory_limit,
+        },
+        catalog.clone(),
+        shard_handles,
+    )
+    .map_err(|e| ServeError::Shard {
+        shard: usize::MAX,
+        reason: format!("starting the query coordinator failed: {e}"),
+    })?;
     let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
     let mut stops = Vec::with_capacity(shards);
@@ -118,6 +131,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             wal_config: wal_config.clone(),
             mesh: mesh.clone(),
             bind,
+            queries: coordinator.requests(),
+            snapshot_jobs: snapshot_jobs.remove(0),
             ready: ready_tx.clone(),
             stop: stop_rx,
         };
@@ -179,6 +194,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             }
         }
     }
+    drop(coordinator);
     tracing::info!("Shardline stopped");
     result
 }
@@ -204,6 +220,8 @@ struct ShardArgs {
     wal_config: WalConfig,
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     bind: SocketAddr,
+    queries: flume::Sender<crate::query::QueryRequest>,
+    snapshot_jobs: flume::Receiver<crate::query::SnapshotJob>,
     ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
     stop: flume::Receiver<()>,
 }
@@ -243,7 +261,13 @@ async fn shard_start(
         wal.clone(),
         buffer,
         senders,
+        a.queries,
     ));
+    {
+        let ctx = ctx.clone();
+        let jobs = a.snapshot_jobs;
+        glommio::spawn_local(async move { ctx.serve_snapshots(jobs).await }).detach();
+    }
 
     let mut mesh_tasks = Vec::new();
     for (_peer, rx) in receivers.streams() {

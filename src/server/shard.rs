@@ -65,6 +65,8 @@ pub struct ShardCtx {
     pub buffer: RefCell<ShardBuffer>,
     applier: RefCell<Applier>,
     pub senders: Senders<ShardMsg>,
+    /// Where this shard hands queries to the coordinator.
+    pub queries: flume::Sender<crate::query::QueryRequest>,
     /// Emptied per-request buffers, kept for the next request so steady ingest does not
     /// allocate (and fault in) megabytes per request.
     rows_pool: RefCell<Vec<ParsedRows<'static>>>,
@@ -92,6 +94,7 @@ impl ShardCtx {
         wal: Rc<Wal<DmaStore>>,
         buffer: ShardBuffer,
         senders: Senders<ShardMsg>,
+        queries: flume::Sender<crate::query::QueryRequest>,
     ) -> Self {
         ShardCtx {
             id,
@@ -103,6 +106,7 @@ impl ShardCtx {
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
             senders,
+            queries,
             connections: Cell::new(0),
             stopping: Cell::new(false),
             stop_event: event_listener::Event::new(),
@@ -229,6 +233,13 @@ impl ShardCtx {
             }
         }
         result
+    }
+
+    /// Answers the coordinator's snapshot requests until the coordinator goes away.
+    pub async fn serve_snapshots(&self, jobs: flume::Receiver<crate::query::SnapshotJob>) {
+        while let Ok(job) = jobs.recv_async().await {
+            job.answer(&self.buffer.borrow());
+        }
     }
 
     /// Handles a message from another shard.

@@ -115,6 +115,34 @@ impl Server {
         respond(ureq::get(&self.url(path)).call())
     }
 
+    /// A SQL query by GET; returns status, content type and body.
+    pub fn query(&self, db: &str, sql: &str, format: &str) -> (u16, String, String) {
+        let mut req = ureq::get(&self.url("/api/v3/query_sql"))
+            .query("db", db)
+            .query("q", sql);
+        if !format.is_empty() {
+            req = req.query("format", format);
+        }
+        respond_typed(req.call())
+    }
+
+    /// A SQL query's rows as JSON objects (panics unless it answers 200).
+    pub fn select(&self, db: &str, sql: &str) -> Vec<Value> {
+        let (status, _, body) = self.query(db, sql, "json");
+        assert_eq!(status, 200, "{sql}: {body}");
+        serde_json::from_str::<Value>(&body)
+            .unwrap_or_else(|e| panic!("{sql}: not JSON ({e}): {body}"))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// `SELECT count(*)` of a table.
+    pub fn count(&self, db: &str, table: &str) -> i64 {
+        let rows = self.select(db, &format!("SELECT count(*) AS n FROM {table}"));
+        rows[0]["n"].as_i64().unwrap()
+    }
+
     /// Every buffered row of `db`.
     pub fn rows(&self, db: &str) -> Vec<Value> {
         let (status, body) = self.get(&format!("/api/v3/debug/buffer?db={db}"));
@@ -190,6 +218,18 @@ fn respond(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
         Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
         Err(e) => panic!("transport error: {e}"),
     }
+}
+
+/// Status, content type and body of a response.
+pub fn respond_typed(r: Result<ureq::Response, ureq::Error>) -> (u16, String, String) {
+    let resp = match r {
+        Ok(resp) => resp,
+        Err(ureq::Error::Status(_, resp)) => resp,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = resp.status();
+    let ct = resp.header("content-type").unwrap_or("").to_string();
+    (status, ct, resp.into_string().unwrap_or_default())
 }
 
 /// Reads one HTTP response (headers, then a Content-Length body) from the stream.

@@ -4,4 +4,5 @@
 mod durability;
 mod harness;
 mod protocol;
+mod query;
 mod write;

@@ -4,44 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::chunked::ChunkedVec;
-
-/// Validity bits, Arrow layout.
-#[derive(Debug, Default, Clone)]
-pub struct Bitmap {
-    words: Vec<u64>,
-    len: usize,
-}
-
-impl Bitmap {
-    #[inline]
-    pub fn push(&mut self, valid: bool) {
-        if self.len.is_multiple_of(64) {
-            self.words.push(0);
-        }
-        if valid {
-            *self.words.last_mut().expect("pushed above") |= 1 << (self.len % 64);
-        }
-        self.len += 1;
-    }
-
-    #[inline]
-    pub fn get(&self, i: usize) -> bool {
-        i < self.len && self.words[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn bytes(&self) -> usize {
-        self.words.capacity() * 8
-    }
-}
+use super::chunked::{Bitmap, ChunkedVec, StrChunks};
 
 /// One column's values.
 #[derive(Debug)]
@@ -50,11 +13,7 @@ pub enum ColumnData {
     I64(ChunkedVec<i64>),
     U64(ChunkedVec<u64>),
     Bool(Bitmap),
-    /// Arrow string layout: value i is `data[offsets[i]..offsets[i + 1]]`.
-    Str {
-        offsets: ChunkedVec<u64>,
-        data: Vec<u8>,
-    },
+    Str(StrChunks),
 }
 
 /// A column: values and validity, always of equal length.
@@ -78,14 +37,10 @@ pub enum Value<'a> {
 
 impl Column {
     pub fn new(data: ColumnData) -> Self {
-        let mut c = Column {
+        Column {
             data,
             valid: Bitmap::default(),
-        };
-        if let ColumnData::Str { offsets, .. } = &mut c.data {
-            offsets.push(0);
         }
-        c
     }
 
     pub fn len(&self) -> usize {
@@ -111,7 +66,7 @@ impl Column {
             ColumnData::I64(v) => v.push(0),
             ColumnData::U64(v) => v.push(0),
             ColumnData::Bool(b) => b.push(false),
-            ColumnData::Str { offsets, data } => offsets.push(data.len() as u64),
+            ColumnData::Str(s) => s.push_with(|_| {}),
         }
         self.valid.push(false);
     }
@@ -125,10 +80,7 @@ impl Column {
             ColumnData::I64(v) => Value::I64(v.get(row)),
             ColumnData::U64(v) => Value::U64(v.get(row)),
             ColumnData::Bool(b) => Value::Bool(b.get(row)),
-            ColumnData::Str { offsets, data } => {
-                let (s, e) = (offsets.get(row) as usize, offsets.get(row + 1) as usize);
-                Value::Str(std::str::from_utf8(&data[s..e]).expect("only UTF-8 is ever appended"))
-            }
+            ColumnData::Str(s) => Value::Str(s.get(row)),
         }
     }
 
@@ -140,7 +92,7 @@ impl Column {
                 ColumnData::I64(v) => v.bytes(),
                 ColumnData::U64(v) => v.bytes(),
                 ColumnData::Bool(b) => b.bytes(),
-                ColumnData::Str { offsets, data } => offsets.bytes() + data.capacity(),
+                ColumnData::Str(s) => s.bytes(),
             }
     }
 }
@@ -161,6 +113,11 @@ impl Dictionary {
         self.values.push(v.into());
         self.codes.insert(v.into(), c);
         c
+    }
+
+    /// The code of `v`, if it was ever added.
+    pub fn lookup(&self, v: &str) -> Option<u32> {
+        self.codes.get(v).copied()
     }
 
     pub fn value(&self, code: u32) -> &str {

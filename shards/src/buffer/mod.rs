@@ -9,13 +9,15 @@
 //!   40 bytes less per row on ten tags). Readers build dictionary-encoded tag columns from the
 //!   rows' series ids.
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
-//!   and readers resolve them last-write-wins per field.
+//!   and readers resolve them last-write-wins per field. A series whose times only ever
+//!   increase cannot hold a repeated point; only the others (`unordered`) need merging.
 
 mod chunked;
 mod column;
+pub mod snapshot;
 
-pub use chunked::ChunkedVec;
-pub use column::{Bitmap, Column, ColumnData, Dictionary, Value};
+pub use chunked::{Bitmap, ChunkedVec, StrChunks, CHUNK_LEN};
+pub use column::{Column, ColumnData, Dictionary, Value};
 
 use crate::schema::ColumnSchema;
 
@@ -66,6 +68,11 @@ struct Series {
     key: Box<[u8]>,
     /// (tag column id, dictionary code), one per tag.
     tag_codes: Box<[(u32, u32)]>,
+    /// The latest time appended for this series.
+    last_time: i64,
+    /// A row arrived at or before `last_time`: the series may hold repeated points, and
+    /// readers must merge it (see [`snapshot`]).
+    unordered: bool,
 }
 
 /// One row to append, already parsed and resolved.
@@ -94,6 +101,10 @@ pub struct TableBuffer {
     rows: usize,
     series_index: HashMap<u64, SeriesSlot, crate::bytes::PassThrough>,
     series: Vec<Series>,
+    /// How many series are `unordered`.
+    unordered_series: usize,
+    /// (min, max) time of each chunk of rows, for pruning by time.
+    chunk_times: Vec<(i64, i64)>,
 }
 
 impl TableBuffer {
@@ -181,10 +192,7 @@ impl TableBuffer {
                 ColumnType::Int => ColumnData::I64(ChunkedVec::default()),
                 ColumnType::UInt => ColumnData::U64(ChunkedVec::default()),
                 ColumnType::Bool => ColumnData::Bool(Bitmap::default()),
-                ColumnType::String => ColumnData::Str {
-                    offsets: ChunkedVec::default(),
-                    data: Vec::new(),
-                },
+                ColumnType::String => ColumnData::Str(StrChunks::default()),
                 ColumnType::Tag | ColumnType::Time => {
                     unreachable!("only fields are stored as columns")
                 }
@@ -232,6 +240,8 @@ impl TableBuffer {
         self.series.push(Series {
             key: row.series_key.into(),
             tag_codes: tag_codes.into(),
+            last_time: i64::MIN,
+            unordered: false,
         });
         match self.series_index.get_mut(&row.series_hash) {
             None => {
@@ -264,19 +274,36 @@ impl TableBuffer {
                 (ColumnData::I64(v), FieldValue::I64(x)) => v.push(*x),
                 (ColumnData::U64(v), FieldValue::U64(x)) => v.push(*x),
                 (ColumnData::Bool(v), FieldValue::Bool(x)) => v.push(*x),
-                (ColumnData::Str { offsets, data }, FieldValue::Str(t)) => {
+                (ColumnData::Str(s), FieldValue::Str(t)) => s.push_with(|data| {
                     if t.escaped {
                         data.extend(t.unescaped_bytes(TokenKind::Str));
                     } else {
                         data.extend_from_slice(t.raw.as_bytes());
                     }
-                    offsets.push(data.len() as u64);
-                }
+                }),
                 _ => unreachable!("resolver checked the field's type against its column"),
             }
             c.valid.push(true);
         }
-        self.time.push(row.time_ns);
+        let t = row.time_ns;
+        let series = &mut self.series[sid as usize];
+        if t > series.last_time {
+            series.last_time = t;
+        } else if !series.unordered {
+            series.unordered = true;
+            self.unordered_series += 1;
+        }
+        if self.rows.is_multiple_of(CHUNK_LEN) {
+            self.chunk_times.push((t, t));
+        } else {
+            let range = self
+                .chunk_times
+                .last_mut()
+                .expect("pushed at the chunk's first row");
+            range.0 = range.0.min(t);
+            range.1 = range.1.max(t);
+        }
+        self.time.push(t);
         self.row_series.push(sid);
         self.rows += 1;
         let rows = self.rows;

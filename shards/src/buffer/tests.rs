@@ -103,3 +103,95 @@ fn ownership_filter_splits_lines() {
     }
     assert_eq!(total, 4, "every line is applied by exactly one shard");
 }
+
+mod snapshots {
+    use super::*;
+    use crate::buffer::snapshot::{SnapshotRequest, SERIES_DROP, SERIES_KEEP, SERIES_MERGE};
+    use arrow_array::{Array, Float64Array, LargeStringArray};
+
+    fn request() -> SnapshotRequest {
+        SnapshotRequest {
+            fields: vec![3, 5],
+            tags: vec![0],
+            time_min: i64::MIN,
+            time_max: i64::MAX,
+            tag_filters: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_rows_so_far_and_no_later_ones() {
+        let mut buf = ShardBuffer::default();
+        apply(&mut buf, "cpu,host=a usage=1.5 1\ncpu,host=b msg=\"x\" 2\n");
+        let snap = buf.table(0, 0).unwrap().snapshot(&request());
+        apply(&mut buf, "cpu,host=c usage=9 3\n");
+        assert_eq!(snap.rows, 2);
+        assert_eq!(snap.chunks.len(), 1);
+        let c = &snap.chunks[0];
+        assert_eq!(c.len, 2);
+        assert_eq!(c.time.as_ref(), &[1_000_000_000, 2_000_000_000]);
+        let usage = c.fields[0].as_ref().unwrap();
+        let usage = usage.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(usage.len(), 2);
+        assert_eq!(usage.value(0), 1.5);
+        assert!(usage.is_null(1));
+        let msg = c.fields[1].as_ref().unwrap();
+        let msg = msg.as_any().downcast_ref::<LargeStringArray>().unwrap();
+        assert!(msg.is_null(0));
+        assert_eq!(msg.value(1), "x");
+        assert_eq!(&*snap.tags[0].series_codes, &[0, 1]);
+        assert!(
+            snap.series_state.is_none(),
+            "no filter, no repeats: nothing to mask"
+        );
+    }
+
+    #[test]
+    fn chunks_outside_the_time_range_are_left_out_and_sealed_ones_shared() {
+        let mut buf = ShardBuffer::default();
+        let n = CHUNK_LEN * 2 + 10;
+        let lines: String = (0..n)
+            .map(|i| format!("cpu,host=a usage={i} {}\n", i + 1))
+            .collect();
+        apply(&mut buf, &lines);
+        let t = buf.table(0, 0).unwrap();
+        let mut req = request();
+        req.time_min = (CHUNK_LEN as i64 + 5) * 1_000_000_000;
+        req.time_max = (CHUNK_LEN as i64 + 6) * 1_000_000_000;
+        let snap = t.snapshot(&req);
+        assert_eq!(snap.chunks.len(), 1);
+        assert_eq!(snap.chunks[0].first_row, CHUNK_LEN);
+        let again = t.snapshot(&req);
+        let ptr = |s: &crate::buffer::snapshot::TableSnapshot| {
+            s.chunks[0].fields[0].as_ref().unwrap().to_data().buffers()[0].as_ptr()
+        };
+        assert_eq!(
+            ptr(&snap),
+            ptr(&again),
+            "a sealed chunk is shared, not copied"
+        );
+    }
+
+    #[test]
+    fn tag_filters_and_repeated_points_mark_series() {
+        let mut buf = ShardBuffer::default();
+        apply(
+            &mut buf,
+            "cpu,host=a usage=1 1\ncpu,host=b usage=2 1\ncpu,host=c usage=3 5\ncpu,host=c usage=4 5\n",
+        );
+        let t = buf.table(0, 0).unwrap();
+        let mut req = request();
+        req.tag_filters = vec![(0, vec!["a".into(), "c".into(), "zzz".into()])];
+        let snap = t.snapshot(&req);
+        assert_eq!(
+            snap.series_state.as_deref(),
+            Some(&[SERIES_KEEP, SERIES_DROP, SERIES_MERGE][..])
+        );
+        assert!(snap.needs_merge());
+        let none = t.snapshot(&SnapshotRequest {
+            tag_filters: vec![(0, vec!["nope".into()])],
+            ..request()
+        });
+        assert!(none.series_state.unwrap().iter().all(|&s| s == SERIES_DROP));
+    }
+}

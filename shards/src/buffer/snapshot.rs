@@ -1,0 +1,214 @@
+//! A reader's consistent, mostly zero-copy view of one table's buffered rows.
+//!
+//! A snapshot is taken on the shard's thread in one step and then read on any thread.
+//! Invariants:
+//! - It covers exactly the rows appended before it was taken: sealed chunks are shared by
+//!   reference count, the tail chunk is copied up to the current row count. Rows appended
+//!   later are never seen, so every column of a snapshot has the same length.
+//! - Chunks whose time range misses the requested range are left out; rows inside kept
+//!   chunks are not filtered here (the reader applies the exact predicate).
+//! - `series_state` says per series whether its rows pass the tag predicate and whether
+//!   they must go through last-write-wins merging (the series is `unordered`).
+
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray, UInt64Array,
+};
+use arrow_buffer::ScalarBuffer;
+
+use super::{ColumnData, TableBuffer};
+
+/// What a reader wants from one table.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotRequest {
+    /// Field column ids, in the order the reader wants them.
+    pub fields: Vec<u32>,
+    /// Tag column ids whose values the reader wants, in its order.
+    pub tags: Vec<u32>,
+    /// Inclusive time range in ns.
+    pub time_min: i64,
+    pub time_max: i64,
+    /// Conjunction of "tag column is one of these values".
+    pub tag_filters: Vec<(u32, Vec<String>)>,
+}
+
+impl SnapshotRequest {
+    pub fn all_times() -> (i64, i64) {
+        (i64::MIN, i64::MAX)
+    }
+}
+
+/// A series' rows are dropped (the tag predicate rejects them).
+pub const SERIES_DROP: u8 = 0;
+/// A series' rows are emitted as they are.
+pub const SERIES_KEEP: u8 = 1;
+/// A series' rows pass the tag predicate but may repeat points: they must be merged.
+pub const SERIES_MERGE: u8 = 2;
+
+/// One chunk of rows (at most [`super::CHUNK_LEN`]).
+#[derive(Debug, Clone)]
+pub struct ChunkSnapshot {
+    /// Index of the first row in the table.
+    pub first_row: usize,
+    pub len: usize,
+    pub time_min: i64,
+    pub time_max: i64,
+    pub time: ScalarBuffer<i64>,
+    pub series: ScalarBuffer<u32>,
+    /// One per requested field; `None` when this shard holds no value of that column.
+    pub fields: Vec<Option<ArrayRef>>,
+}
+
+/// The values of one requested tag column.
+#[derive(Debug, Clone)]
+pub struct TagSnapshot {
+    /// The dictionary code of this tag in each series, or -1 when the series lacks the tag.
+    pub series_codes: Arc<[i32]>,
+    /// The dictionary: value of each code.
+    pub values: ArrayRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub rows: usize,
+    pub chunks: Vec<ChunkSnapshot>,
+    pub tags: Vec<TagSnapshot>,
+    /// Per series: [`SERIES_DROP`], [`SERIES_KEEP`] or [`SERIES_MERGE`]; `None` when every
+    /// series is [`SERIES_KEEP`].
+    pub series_state: Option<Arc<[u8]>>,
+}
+
+impl TableSnapshot {
+    /// No rows: what a shard without the table answers.
+    pub fn empty(requested_tags: usize) -> Self {
+        TableSnapshot {
+            rows: 0,
+            chunks: Vec::new(),
+            tags: (0..requested_tags)
+                .map(|_| TagSnapshot {
+                    series_codes: Arc::from(Vec::new()),
+                    values: Arc::new(StringArray::from(Vec::<&str>::new())),
+                })
+                .collect(),
+            series_state: Some(Arc::from(Vec::new())),
+        }
+    }
+
+    /// Whether any series needs merging.
+    pub fn needs_merge(&self) -> bool {
+        self.series_state
+            .as_ref()
+            .is_some_and(|s| s.contains(&SERIES_MERGE))
+    }
+}
+
+impl TableBuffer {
+    /// Takes a snapshot for `req` (see the module docs).
+    pub fn snapshot(&self, req: &SnapshotRequest) -> TableSnapshot {
+        let mut chunks = Vec::new();
+        for (c, &(lo, hi)) in self.chunk_times.iter().enumerate() {
+            if hi < req.time_min || lo > req.time_max {
+                continue;
+            }
+            let time = self.time.share(c);
+            let len = time.len();
+            let fields = req
+                .fields
+                .iter()
+                .map(|&id| self.share_field(id, c))
+                .collect();
+            chunks.push(ChunkSnapshot {
+                first_row: c * super::CHUNK_LEN,
+                len,
+                time_min: lo,
+                time_max: hi,
+                time,
+                series: self.row_series.share(c),
+                fields,
+            });
+        }
+        let tags = req.tags.iter().map(|&id| self.share_tag(id)).collect();
+        TableSnapshot {
+            rows: self.rows,
+            chunks,
+            tags,
+            series_state: self.series_state(&req.tag_filters),
+        }
+    }
+
+    fn share_field(&self, id: u32, c: usize) -> Option<ArrayRef> {
+        let col = self.column(id)?;
+        let nulls = col.valid.share_validity(c);
+        Some(match &col.data {
+            ColumnData::F64(v) => Arc::new(Float64Array::new(v.share(c), nulls)),
+            ColumnData::I64(v) => Arc::new(Int64Array::new(v.share(c), nulls)),
+            ColumnData::U64(v) => Arc::new(UInt64Array::new(v.share(c), nulls)),
+            ColumnData::Bool(b) => Arc::new(BooleanArray::new(b.share(c).0, nulls)),
+            ColumnData::Str(s) => {
+                let (offsets, data) = s.share(c);
+                // SAFETY: the offsets are monotonic from 0 to the data's length and every
+                // value appended was valid UTF-8 (see `StrChunks`); `nulls` has one bit per
+                // value because all of a column's parts grow together.
+                Arc::new(unsafe { LargeStringArray::new_unchecked(offsets, data, nulls) })
+            }
+        })
+    }
+
+    fn share_tag(&self, id: u32) -> TagSnapshot {
+        let series_codes: Vec<i32> = self
+            .series
+            .iter()
+            .map(|s| {
+                s.tag_codes
+                    .iter()
+                    .find(|(col, _)| *col == id)
+                    .map_or(-1, |&(_, code)| code as i32)
+            })
+            .collect();
+        let values: StringArray = match self.dictionary(id) {
+            Some(d) => (0..d.len() as u32)
+                .map(|code| Some(d.value(code)))
+                .collect(),
+            None => StringArray::from(Vec::<&str>::new()),
+        };
+        TagSnapshot {
+            series_codes: series_codes.into(),
+            values: Arc::new(values),
+        }
+    }
+
+    fn series_state(&self, filters: &[(u32, Vec<String>)]) -> Option<Arc<[u8]>> {
+        if filters.is_empty() && self.unordered_series == 0 {
+            return None;
+        }
+        // Per filter: the allowed dictionary codes (values never seen have no code).
+        let allowed: Vec<(u32, Vec<u32>)> = filters
+            .iter()
+            .map(|(col, values)| {
+                let codes = self.dictionary(*col).map_or_else(Vec::new, |d| {
+                    values.iter().filter_map(|v| d.lookup(v)).collect()
+                });
+                (*col, codes)
+            })
+            .collect();
+        let state: Vec<u8> = self
+            .series
+            .iter()
+            .map(|s| {
+                let pass = allowed.iter().all(|(col, codes)| {
+                    s.tag_codes
+                        .iter()
+                        .find(|(c, _)| c == col)
+                        .is_some_and(|(_, code)| codes.contains(code))
+                });
+                match (pass, s.unordered) {
+                    (false, _) => SERIES_DROP,
+                    (true, false) => SERIES_KEEP,
+                    (true, true) => SERIES_MERGE,
+                }
+            })
+            .collect();
+        Some(state.into())
+    }
+}

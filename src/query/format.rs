@@ -1,0 +1,217 @@
+//! Encoding result batches for the client, one batch at a time.
+//!
+//! Formats and content types follow InfluxDB 3 Core: `json` (an array of row objects, nulls
+//! left out), `jsonl` (one object per line), `csv` (with a header), `parquet`, and `pretty`
+//! (an ASCII table). Every format but `pretty` streams: each batch becomes bytes as it
+//! arrives. `pretty` sizes its columns over the whole result, so it holds the result.
+
+use std::io::Write;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::json::writer::{JsonFormat, LineDelimited, WriterBuilder};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+/// A result format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    JsonLines,
+    Csv,
+    Parquet,
+    Pretty,
+}
+
+impl Format {
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "json" => Format::Json,
+            "jsonl" => Format::JsonLines,
+            "csv" => Format::Csv,
+            "parquet" => Format::Parquet,
+            "pretty" => Format::Pretty,
+            _ => return None,
+        })
+    }
+
+    /// The first format an `Accept` header names; `None` when it names none we serve
+    /// (`*/*` and a missing header mean JSON).
+    pub fn from_accept(accept: &str) -> Option<Self> {
+        for part in accept.split(',') {
+            let mime = part.split(';').next().unwrap_or("").trim();
+            let f = match mime {
+                "application/json" | "*/*" | "application/*" | "" => Format::Json,
+                "application/jsonl" | "application/x-ndjson" => Format::JsonLines,
+                "text/csv" => Format::Csv,
+                "application/vnd.apache.parquet" => Format::Parquet,
+                "text/plain" | "text/*" => Format::Pretty,
+                _ => continue,
+            };
+            return Some(f);
+        }
+        None
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::JsonLines => "application/jsonl",
+            Format::Csv => "text/csv",
+            Format::Parquet => "application/vnd.apache.parquet",
+            Format::Pretty => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+/// JSON array rows of the first batch that has rows: a comma between rows.
+#[derive(Debug, Default)]
+struct ArrayStart;
+
+impl JsonFormat for ArrayStart {
+    fn start_row<W: Write>(&self, w: &mut W, first: bool) -> Result<(), ArrowError> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        Ok(())
+    }
+}
+
+/// JSON array rows after the first batch with rows: a comma before every row.
+#[derive(Debug, Default)]
+struct ArrayContinue;
+
+impl JsonFormat for ArrayContinue {
+    fn start_row<W: Write>(&self, w: &mut W, _first: bool) -> Result<(), ArrowError> {
+        w.write_all(b",")?;
+        Ok(())
+    }
+}
+
+/// Rows per Parquet row group: bounds what the encoder buffers before it can emit bytes.
+const PARQUET_ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Encodes one result.
+pub struct Encoder {
+    format: Format,
+    rows: u64,
+    parquet: Option<ArrowWriter<Vec<u8>>>,
+    pretty: Vec<RecordBatch>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("format", &self.format)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl Encoder {
+    pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
+        let parquet = match format {
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(PARQUET_ROW_GROUP_ROWS))
+                    .build();
+                Some(
+                    ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Encoder {
+            format,
+            rows: 0,
+            parquet,
+            pretty: Vec::new(),
+        })
+    }
+
+    /// Rows encoded so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes that open the output.
+    pub fn begin(&mut self) -> Bytes {
+        match self.format {
+            Format::Json => Bytes::from_static(b"["),
+            _ => Bytes::new(),
+        }
+    }
+
+    /// Encodes one batch; the bytes may be empty (nothing to send yet).
+    pub fn batch(&mut self, batch: &RecordBatch) -> Result<Bytes, ArrowError> {
+        let first_rows = self.rows == 0;
+        let mut out = Vec::new();
+        match self.format {
+            Format::Json if batch.num_rows() > 0 => {
+                if first_rows {
+                    let mut w = WriterBuilder::new().build::<_, ArrayStart>(&mut out);
+                    w.write(batch)?;
+                    w.finish()?;
+                } else {
+                    let mut w = WriterBuilder::new().build::<_, ArrayContinue>(&mut out);
+                    w.write(batch)?;
+                    w.finish()?;
+                }
+            }
+            Format::Json => {}
+            Format::JsonLines => {
+                let mut w = WriterBuilder::new().build::<_, LineDelimited>(&mut out);
+                w.write(batch)?;
+                w.finish()?;
+            }
+            Format::Csv => {
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(first_rows && batch.num_rows() > 0)
+                    .build(&mut out);
+                w.write(batch)?;
+            }
+            Format::Parquet => {
+                let w = self.parquet.as_mut().expect("created for parquet");
+                w.write(batch)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                out = std::mem::take(w.inner_mut());
+            }
+            Format::Pretty => self.pretty.push(batch.clone()),
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(Bytes::from(out))
+    }
+
+    /// Bytes that close the output. `schema` is the result's (for headers of empty results).
+    pub fn finish(mut self, schema: &SchemaRef) -> Result<Bytes, ArrowError> {
+        Ok(match self.format {
+            Format::Json => Bytes::from_static(b"]"),
+            Format::JsonLines => Bytes::new(),
+            Format::Csv if self.rows == 0 => {
+                // Still name the columns, as a header-only CSV.
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Bytes::from(format!("{}\n", names.join(",")))
+            }
+            Format::Csv => Bytes::new(),
+            Format::Parquet => {
+                let w = self.parquet.take().expect("created for parquet");
+                Bytes::from(
+                    w.into_inner()
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+                )
+            }
+            Format::Pretty => {
+                let table = if self.pretty.is_empty() {
+                    arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), &[])?
+                        .to_string()
+                } else {
+                    arrow::util::pretty::pretty_format_batches(&self.pretty)?.to_string()
+                };
+                Bytes::from(format!("{table}\n"))
+            }
+        })
+    }
+}

@@ -1,0 +1,337 @@
+//! The query coordinator: a tokio runtime on its own threads running DataFusion.
+//!
+//! A shard hands a query over a channel ([`QueryRequest`]) and never blocks on it: the
+//! coordinator plans and runs it, pulls record batches from the shards' snapshots
+//! ([`table`], [`scan`]), encodes them ([`format`]) and sends the bytes back as they come
+//! ([`QueryEvent`]), so a result is never held whole (except for `pretty`).
+//!
+//! Invariants:
+//! - Every request gets exactly one `Start` or `Failed` first. After `Start`, the stream ends
+//!   with `Done` (complete) or `Abort` (the client must see a broken response, not a short one).
+//! - Errors found before the first byte of the result carry an HTTP status: unknown database
+//!   404, anything the SQL or its parameters cause 400.
+//! - A query whose client went away stops at its next batch.
+
+pub mod catalog;
+pub mod format;
+pub mod log;
+pub mod scan;
+pub mod shards;
+pub mod table;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use shardline_shards::schema::DbSchema;
+
+use crate::catalog::Catalog;
+pub use format::Format;
+use log::QueryLog;
+pub use shards::{ShardHandles, SnapshotJob};
+
+/// A query, as a shard hands it over.
+#[derive(Debug)]
+pub struct QueryRequest {
+    pub database: String,
+    pub sql: String,
+    /// Values for `$name` placeholders.
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    pub format: Format,
+    pub reply: flume::Sender<QueryEvent>,
+}
+
+/// What the coordinator sends back, in order.
+#[derive(Debug)]
+pub enum QueryEvent {
+    /// The query runs: answer 200 with this content type; chunks follow.
+    Start {
+        content_type: &'static str,
+    },
+    Chunk(Bytes),
+    /// The result is complete.
+    Done,
+    /// The query failed before producing output.
+    Failed {
+        status: u16,
+        message: String,
+    },
+    /// The query failed after output began.
+    Abort(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("database not found: {0}")]
+    DatabaseNotFound(String),
+    #[error("{0}")]
+    Sql(#[from] DataFusionError),
+    #[error("invalid params: {0}")]
+    Params(String),
+    #[error("encoding the result failed: {0}")]
+    Encode(#[from] arrow::error::ArrowError),
+}
+
+impl QueryError {
+    fn status(&self) -> u16 {
+        match self {
+            QueryError::DatabaseNotFound(_) => 404,
+            QueryError::Sql(_) | QueryError::Params(_) => 400,
+            QueryError::Encode(_) => 500,
+        }
+    }
+}
+
+/// Settings of the coordinator.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub threads: usize,
+    /// Memory all running queries may hold at once (sorts, joins, aggregations).
+    pub memory_limit: usize,
+}
+
+/// State every query reads.
+#[derive(Debug)]
+struct Shared {
+    catalog: Arc<Catalog>,
+    shards: ShardHandles,
+    log: Arc<QueryLog>,
+    runtime_env: Arc<RuntimeEnv>,
+    threads: usize,
+}
+
+/// The running coordinator; dropping it stops its threads.
+#[derive(Debug)]
+pub struct Coordinator {
+    runtime: Option<tokio::runtime::Runtime>,
+    requests: flume::Sender<QueryRequest>,
+}
+
+impl Coordinator {
+    pub fn start(
+        config: &CoordinatorConfig,
+        catalog: Arc<Catalog>,
+        shards: ShardHandles,
+    ) -> std::io::Result<Self> {
+        let threads = config.threads.max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("query")
+            .enable_all()
+            .build()?;
+        let runtime_env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(config.memory_limit)))
+            .build_arc()
+            .map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared {
+            catalog,
+            shards,
+            log: Arc::new(QueryLog::default()),
+            runtime_env,
+            threads,
+        });
+        let (tx, rx) = flume::unbounded::<QueryRequest>();
+        runtime.spawn(async move {
+            while let Ok(req) = rx.recv_async().await {
+                tokio::spawn(run(shared.clone(), req));
+            }
+        });
+        Ok(Coordinator {
+            runtime: Some(runtime),
+            requests: tx,
+        })
+    }
+
+    /// Where shards send queries.
+    pub fn requests(&self) -> flume::Sender<QueryRequest> {
+        self.requests.clone()
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, req: QueryRequest) {
+    let snapshot = shared.catalog.snapshot();
+    let Some(db) = snapshot.database(&req.database).cloned() else {
+        let e = QueryError::DatabaseNotFound(req.database.clone());
+        let _ = req.reply.send_async(failed(&e)).await;
+        return;
+    };
+    let params_text = req
+        .params
+        .as_ref()
+        .map(|p| serde_json::Value::Object(p.clone()).to_string());
+    let id = shared.log.start(&req.database, &req.sql, params_text);
+    let (rows, error) = match execute(&shared, db, &req).await {
+        Ok(rows) => (rows, None),
+        Err((rows, e)) => (rows, Some(e)),
+    };
+    shared.log.finish(&req.database, id, rows, error);
+}
+
+fn failed(e: &QueryError) -> QueryEvent {
+    QueryEvent::Failed {
+        status: e.status(),
+        message: e.to_string(),
+    }
+}
+
+/// Runs one query, streaming its result. Returns the rows sent, or how it failed.
+async fn execute(
+    shared: &Shared,
+    db: Arc<DbSchema>,
+    req: &QueryRequest,
+) -> Result<u64, (u64, String)> {
+    let reply = &req.reply;
+    let prepared = async {
+        let ctx = session(shared, db)?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let mut df = ctx.sql_with_options(&req.sql, options).await?;
+        if let Some(p) = &req.params {
+            df = df.with_param_values(param_values(p)?)?;
+        }
+        let mut stream = df.execute_stream().await?;
+        // The first batch runs most of a query; an error there still gets a status code.
+        let first = stream.next().await.transpose()?;
+        Ok::<_, QueryError>((stream, first))
+    };
+    let (mut stream, first) = match prepared.await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = reply.send_async(failed(&e)).await;
+            return Err((0, e.to_string()));
+        }
+    };
+    let schema = stream.schema();
+    let mut encoder = match format::Encoder::new(req.format, &schema) {
+        Ok(e) => e,
+        Err(e) => {
+            let e = QueryError::from(e);
+            let _ = reply.send_async(failed(&e)).await;
+            return Err((0, e.to_string()));
+        }
+    };
+    let start = QueryEvent::Start {
+        content_type: req.format.content_type(),
+    };
+    let gone = |rows| (rows, "the client went away".to_string());
+    if reply.send_async(start).await.is_err() {
+        return Err(gone(0));
+    }
+    send_bytes(reply, encoder.begin())
+        .await
+        .map_err(|_| gone(0))?;
+    let mut next = first.map(Ok);
+    loop {
+        let batch = match next.take() {
+            Some(b) => b,
+            None => match stream.next().await {
+                Some(b) => b,
+                None => break,
+            },
+        };
+        let encoded = batch
+            .map_err(QueryError::from)
+            .and_then(|b| encoder.batch(&b).map_err(QueryError::from));
+        match encoded {
+            Ok(bytes) => send_bytes(reply, bytes)
+                .await
+                .map_err(|_| gone(encoder.rows()))?,
+            Err(e) => {
+                let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
+                return Err((encoder.rows(), e.to_string()));
+            }
+        }
+    }
+    let rows = encoder.rows();
+    match encoder.finish(&schema) {
+        Ok(tail) => {
+            send_bytes(reply, tail).await.map_err(|_| gone(rows))?;
+            reply
+                .send_async(QueryEvent::Done)
+                .await
+                .map_err(|_| gone(rows))?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
+            Err((rows, e.to_string()))
+        }
+    }
+}
+
+async fn send_bytes(reply: &flume::Sender<QueryEvent>, b: Bytes) -> Result<(), ()> {
+    if b.is_empty() {
+        return Ok(());
+    }
+    reply.send_async(QueryEvent::Chunk(b)).await.map_err(|_| ())
+}
+
+/// A session whose default catalog is the database.
+fn session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryError> {
+    let config = SessionConfig::new()
+        .with_create_default_catalog_and_schema(false)
+        .with_default_catalog_and_schema(catalog::CATALOG_NAME, catalog::TABLE_SCHEMA)
+        .with_information_schema(true)
+        .with_target_partitions(shared.threads.max(shared.shards.len()));
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(shared.runtime_env.clone())
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_catalog(
+        catalog::CATALOG_NAME,
+        Arc::new(catalog::DatabaseCatalog::new(
+            db,
+            shared.shards.clone(),
+            shared.log.clone(),
+        )),
+    );
+    Ok(ctx)
+}
+
+/// `params` as DataFusion placeholder values (`$name` takes `params.name`).
+fn param_values(
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<HashMap<String, ScalarValue>, QueryError> {
+    use serde_json::Value as J;
+    params
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                J::Null => ScalarValue::Null,
+                J::Bool(b) => ScalarValue::Boolean(Some(*b)),
+                J::String(s) => ScalarValue::Utf8(Some(s.clone())),
+                J::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                    (Some(i), _, _) => ScalarValue::Int64(Some(i)),
+                    (None, Some(u), _) => ScalarValue::UInt64(Some(u)),
+                    (None, None, Some(f)) => ScalarValue::Float64(Some(f)),
+                    _ => return Err(QueryError::Params(format!("'{k}' is not a usable number"))),
+                },
+                J::Array(_) | J::Object(_) => {
+                    return Err(QueryError::Params(format!(
+                        "'{k}' must be a string, number, boolean or null"
+                    )))
+                }
+            };
+            Ok((k.clone(), s))
+        })
+        .collect()
+}

@@ -1,0 +1,462 @@
+//! A buffered table as DataFusion sees it: a [`TableProvider`] whose scan has one partition
+//! per shard, each reading a snapshot of that shard's buffer.
+//!
+//! Invariants:
+//! - Column order is stable: tags sorted by name, then fields sorted by name, then `time`.
+//! - Tags are `Dictionary(Int32, Utf8)`, `time` is `Timestamp(Nanosecond)`, string fields are
+//!   `LargeUtf8` (the buffer's chunks are shared as they are, with 64-bit offsets).
+//! - Pushed-down filters are `Inexact`: the shards prune by them, DataFusion still applies
+//!   every filter, so a predicate this module does not understand only costs pruning.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
+};
+use futures::StreamExt;
+use shardline_shards::buffer::snapshot::SnapshotRequest;
+use shardline_shards::schema::{ColumnType, TableSchema};
+
+use super::scan::{OutputColumn, SnapshotBatches};
+use super::shards::ShardHandles;
+
+/// The Arrow type of a column.
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Tag => {
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        }
+        ColumnType::String => DataType::LargeUtf8,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Int => DataType::Int64,
+        ColumnType::UInt => DataType::UInt64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Time => DataType::Timestamp(TimeUnit::Nanosecond, None),
+    }
+}
+
+/// One table of one database, for one query.
+#[derive(Debug)]
+pub struct BufferTable {
+    database_id: u32,
+    table: Arc<TableSchema>,
+    /// Column ids in output order.
+    order: Vec<u32>,
+    schema: SchemaRef,
+    shards: ShardHandles,
+}
+
+impl BufferTable {
+    pub fn new(database_id: u32, table: Arc<TableSchema>, shards: ShardHandles) -> Self {
+        let rank = |t: ColumnType| match t {
+            ColumnType::Tag => 0,
+            ColumnType::Time => 2,
+            _ => 1,
+        };
+        let mut cols: Vec<_> = table.columns.iter().collect();
+        cols.sort_by(|a, b| (rank(a.ty), &a.name).cmp(&(rank(b.ty), &b.name)));
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|c| Field::new(c.name.as_ref(), arrow_type(c.ty), c.ty != ColumnType::Time))
+            .collect();
+        BufferTable {
+            database_id,
+            order: cols.iter().map(|c| c.id).collect(),
+            schema: Arc::new(Schema::new(fields)),
+            table,
+            shards,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for BufferTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.order.len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let mut request = SnapshotRequest::default();
+        let mut columns = Vec::with_capacity(indices.len());
+        for &i in &indices {
+            let col = &self.table.columns[self.order[i] as usize];
+            columns.push(match col.ty {
+                ColumnType::Time => OutputColumn::Time,
+                ColumnType::Tag => {
+                    request.tags.push(col.id);
+                    OutputColumn::Tag(request.tags.len() - 1)
+                }
+                ty => {
+                    request.fields.push(col.id);
+                    OutputColumn::Field(request.fields.len() - 1, arrow_type(ty))
+                }
+            });
+        }
+        let pruning = Pruning::from_filters(&self.table, filters);
+        request.time_min = pruning.time_min;
+        request.time_max = pruning.time_max;
+        request.tag_filters = pruning.tags.into_iter().collect();
+        let partitions = self.shards.len();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(Arc::new(BufferScanExec {
+            table_name: self.table.name.to_string(),
+            database_id: self.database_id,
+            table_id: self.table.id,
+            schema,
+            columns,
+            request,
+            shards: self.shards.clone(),
+            properties: Arc::new(properties),
+        }))
+    }
+}
+
+/// What the filters allow, as far as the shards can prune.
+#[derive(Debug)]
+struct Pruning {
+    time_min: i64,
+    time_max: i64,
+    tags: HashMap<u32, Vec<String>>,
+}
+
+impl Pruning {
+    fn from_filters(table: &TableSchema, filters: &[Expr]) -> Self {
+        let mut p = Pruning {
+            time_min: i64::MIN,
+            time_max: i64::MAX,
+            tags: HashMap::new(),
+        };
+        for f in filters {
+            p.add(table, f);
+        }
+        p
+    }
+
+    fn add(&mut self, table: &TableSchema, e: &Expr) {
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
+                self.add(table, left);
+                self.add(table, right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (col, lit, op) = match (column_of(left), literal_of(right)) {
+                    (Some(c), Some(l)) => (c, l, *op),
+                    _ => match (column_of(right), literal_of(left), op.swap()) {
+                        (Some(c), Some(l), Some(op)) => (c, l, op),
+                        _ => {
+                            if *op == Operator::Or {
+                                self.add_tag_set(table, e);
+                            }
+                            return;
+                        }
+                    },
+                };
+                let Some(column) = table.column(col) else {
+                    return;
+                };
+                match column.ty {
+                    ColumnType::Time => {
+                        if let Some(t) = timestamp_ns(lit) {
+                            self.add_time(op, t);
+                        }
+                    }
+                    ColumnType::Tag if op == Operator::Eq => {
+                        if let Some(s) = string_of(lit) {
+                            self.restrict_tag(column.id, vec![s]);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Expr::Between(b) if !b.negated => {
+                let is_time = column_of(&b.expr)
+                    .and_then(|c| table.column(c))
+                    .map(|c| c.ty)
+                    == Some(ColumnType::Time);
+                if let (true, Some(lo), Some(hi)) = (
+                    is_time,
+                    literal_of(&b.low).and_then(timestamp_ns),
+                    literal_of(&b.high).and_then(timestamp_ns),
+                ) {
+                    self.add_time(Operator::GtEq, lo);
+                    self.add_time(Operator::LtEq, hi);
+                }
+            }
+            Expr::InList(_) => self.add_tag_set(table, e),
+            _ => {}
+        }
+    }
+
+    /// `tag = a OR tag = b`, `tag IN (a, b)`: one tag allowed a set of values.
+    fn add_tag_set(&mut self, table: &TableSchema, e: &Expr) {
+        let mut col = None;
+        let mut values = Vec::new();
+        if collect_tag_set(e, &mut col, &mut values) {
+            if let Some(c) = col.and_then(|c| table.column(c)) {
+                if c.ty == ColumnType::Tag {
+                    self.restrict_tag(c.id, values);
+                }
+            }
+        }
+    }
+
+    fn restrict_tag(&mut self, id: u32, values: Vec<String>) {
+        match self.tags.get_mut(&id) {
+            Some(existing) => existing.retain(|v| values.contains(v)),
+            None => {
+                self.tags.insert(id, values);
+            }
+        }
+    }
+
+    fn add_time(&mut self, op: Operator, t: i64) {
+        match op {
+            Operator::Gt => self.time_min = self.time_min.max(t.saturating_add(1)),
+            Operator::GtEq => self.time_min = self.time_min.max(t),
+            Operator::Lt => self.time_max = self.time_max.min(t.saturating_sub(1)),
+            Operator::LtEq => self.time_max = self.time_max.min(t),
+            Operator::Eq => {
+                self.time_min = self.time_min.max(t);
+                self.time_max = self.time_max.min(t);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Collects `col = 'v' OR col = 'w' OR col IN (...)` over one column; false if `e` is not that.
+fn collect_tag_set<'e>(e: &'e Expr, col: &mut Option<&'e str>, values: &mut Vec<String>) -> bool {
+    let mut same_column = |c: &'e str| match col {
+        Some(prev) => *prev == c,
+        None => {
+            *col = Some(c);
+            true
+        }
+    };
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+            collect_tag_set(left, col, values) && collect_tag_set(right, col, values)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
+            let pair = match (column_of(left), literal_of(right).and_then(string_of)) {
+                (Some(c), Some(v)) => Some((c, v)),
+                _ => column_of(right).zip(literal_of(left).and_then(string_of)),
+            };
+            match pair {
+                Some((c, v)) if same_column(c) => {
+                    values.push(v);
+                    true
+                }
+                _ => false,
+            }
+        }
+        Expr::InList(l) if !l.negated => {
+            let Some(c) = column_of(&l.expr) else {
+                return false;
+            };
+            if !same_column(c) {
+                return false;
+            }
+            for item in &l.list {
+                match literal_of(item).and_then(string_of) {
+                    Some(v) => values.push(v),
+                    None => return false,
+                }
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The column an expression reads, looking through casts.
+fn column_of(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Column(c) => Some(&c.name),
+        Expr::Cast(c) => column_of(&c.expr),
+        Expr::TryCast(c) => column_of(&c.expr),
+        _ => None,
+    }
+}
+
+fn literal_of(e: &Expr) -> Option<&ScalarValue> {
+    match e {
+        Expr::Literal(v, _) => Some(v),
+        _ => None,
+    }
+}
+
+fn string_of(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        ScalarValue::Dictionary(_, inner) => string_of(inner),
+        _ => None,
+    }
+}
+
+fn timestamp_ns(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampNanosecond(Some(t), _) => Some(*t),
+        ScalarValue::TimestampMicrosecond(Some(t), _) => t.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(t), _) => t.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(t), _) => t.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+/// The physical scan: partition `i` reads shard `i`.
+#[derive(Debug)]
+pub struct BufferScanExec {
+    table_name: String,
+    database_id: u32,
+    table_id: u32,
+    schema: SchemaRef,
+    columns: Vec<OutputColumn>,
+    request: SnapshotRequest,
+    shards: ShardHandles,
+    properties: Arc<PlanProperties>,
+}
+
+impl DisplayAs for BufferScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(
+                    f,
+                    "BufferScanExec: table={}, shards={}",
+                    self.table_name,
+                    self.shards.len()
+                )?;
+                if self.request.time_min != i64::MIN || self.request.time_max != i64::MAX {
+                    write!(
+                        f,
+                        ", time=[{}, {}]",
+                        self.request.time_min, self.request.time_max
+                    )?;
+                }
+                if !self.request.tag_filters.is_empty() {
+                    write!(f, ", tag_filters={}", self.request.tag_filters.len())?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "table={}", self.table_name),
+        }
+    }
+}
+
+impl ExecutionPlan for BufferScanExec {
+    fn name(&self) -> &'static str {
+        "BufferScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let shards = self.shards.clone();
+        let (db, table) = (self.database_id, self.table_id);
+        let request = self.request.clone();
+        let schema = self.schema.clone();
+        let columns = self.columns.clone();
+        let (time_min, time_max) = (request.time_min, request.time_max);
+        let snapshot = async move { shards.snapshot(partition, db, table, request).await };
+        let batches = futures::stream::once(snapshot)
+            .map(move |r| match r {
+                Ok(snap) => {
+                    let it = SnapshotBatches::new(
+                        schema.clone(),
+                        columns.clone(),
+                        snap,
+                        time_min,
+                        time_max,
+                    );
+                    futures::stream::iter(it.map(|b| b.map_err(DataFusionError::from)))
+                        .left_stream()
+                }
+                Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            batches,
+        )))
+    }
+}
