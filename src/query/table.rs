@@ -1,5 +1,5 @@
 //! A buffered table as DataFusion sees it: a [`TableProvider`] whose scan has one partition
-//! per shard, each reading a snapshot of that shard's buffer.
+//! per shard, each reading a snapshot of that shard's buffer taken when the query is planned.
 //!
 //! Invariants:
 //! - Column order is stable: tags sorted by name, then fields sorted by name, then `time`.
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::{Precision, Statistics};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::TableType;
@@ -23,13 +24,13 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
     PlanProperties, ReplaceChildrenOptions,
 };
-use futures::StreamExt;
-use shardline_shards::buffer::snapshot::SnapshotRequest;
+use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
 use shardline_shards::schema::{ColumnType, TableSchema};
 
 use super::scan::{OutputColumn, SnapshotBatches};
@@ -133,7 +134,15 @@ impl TableProvider for BufferTable {
         request.time_min = pruning.time_min;
         request.time_max = pruning.time_max;
         request.tag_filters = pruning.tags.into_iter().collect();
+        // Snapshots are taken now, at planning: the plan's statistics come from them (row
+        // counts, tag cardinalities, time bounds steer join order and aggregation), and every
+        // partition reads what the shards held when the query was planned.
         let partitions = self.shards.len();
+        let snapshots = futures::future::try_join_all((0..partitions).map(|shard| {
+            self.shards
+                .snapshot(shard, self.database_id, self.table.id, request.clone())
+        }))
+        .await?;
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(partitions),
@@ -142,12 +151,10 @@ impl TableProvider for BufferTable {
         );
         Ok(Arc::new(BufferScanExec {
             table_name: self.table.name.to_string(),
-            database_id: self.database_id,
-            table_id: self.table.id,
             schema,
             columns,
             request,
-            shards: self.shards.clone(),
+            snapshots: Arc::new(snapshots),
             properties: Arc::new(properties),
         }))
     }
@@ -352,13 +359,61 @@ fn timestamp_ns(v: &ScalarValue) -> Option<i64> {
 #[derive(Debug)]
 pub struct BufferScanExec {
     table_name: String,
-    database_id: u32,
-    table_id: u32,
     schema: SchemaRef,
     columns: Vec<OutputColumn>,
     request: SnapshotRequest,
-    shards: ShardHandles,
+    /// One per shard (partition).
+    snapshots: Arc<Vec<TableSnapshot>>,
     properties: Arc<PlanProperties>,
+}
+
+impl BufferScanExec {
+    /// Estimates from the snapshots of the given partition (all when `None`).
+    fn statistics(&self, partition: Option<usize>) -> Statistics {
+        let snaps: Vec<&TableSnapshot> = match partition {
+            Some(p) => self.snapshots.get(p).into_iter().collect(),
+            None => self.snapshots.iter().collect(),
+        };
+        let rows: usize = snaps
+            .iter()
+            .flat_map(|s| s.chunks.iter())
+            .map(|c| c.len)
+            .sum();
+        let time_min = snaps
+            .iter()
+            .flat_map(|s| s.chunks.iter())
+            .map(|c| c.time_min)
+            .min();
+        let time_max = snaps
+            .iter()
+            .flat_map(|s| s.chunks.iter())
+            .map(|c| c.time_max)
+            .max();
+        let mut stats = Statistics::new_unknown(&self.schema);
+        stats.num_rows = Precision::Inexact(rows);
+        for (col, out) in stats.column_statistics.iter_mut().zip(&self.columns) {
+            match out {
+                OutputColumn::Tag(i) => {
+                    let distinct = snaps.iter().map(|s| s.tags[*i].values.len()).max();
+                    if let Some(d) = distinct {
+                        col.distinct_count = Precision::Inexact(d);
+                    }
+                }
+                OutputColumn::Time => {
+                    let ts = |t: Option<i64>| {
+                        t.map_or(Precision::Absent, |t| {
+                            Precision::Inexact(ScalarValue::TimestampNanosecond(Some(t), None))
+                        })
+                    };
+                    col.min_value = ts(time_min);
+                    col.max_value = ts(time_max);
+                    col.null_count = Precision::Exact(0);
+                }
+                OutputColumn::Field(..) => {}
+            }
+        }
+        stats
+    }
 }
 
 impl DisplayAs for BufferScanExec {
@@ -369,7 +424,7 @@ impl DisplayAs for BufferScanExec {
                     f,
                     "BufferScanExec: table={}, shards={}",
                     self.table_name,
-                    self.shards.len()
+                    self.snapshots.len()
                 )?;
                 if self.request.time_min != i64::MIN || self.request.time_max != i64::MAX {
                     write!(
@@ -426,37 +481,36 @@ impl ExecutionPlan for BufferScanExec {
         )
     }
 
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        Ok(Arc::new(self.statistics(args.partition())))
+    }
+
     fn execute(
         &self,
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let shards = self.shards.clone();
-        let (db, table) = (self.database_id, self.table_id);
-        let request = self.request.clone();
-        let schema = self.schema.clone();
-        let columns = self.columns.clone();
-        let (time_min, time_max) = (request.time_min, request.time_max);
-        let snapshot = async move { shards.snapshot(partition, db, table, request).await };
-        let batches = futures::stream::once(snapshot)
-            .map(move |r| match r {
-                Ok(snap) => {
-                    let it = SnapshotBatches::new(
-                        schema.clone(),
-                        columns.clone(),
-                        snap,
-                        time_min,
-                        time_max,
-                    );
-                    futures::stream::iter(it.map(|b| b.map_err(DataFusionError::from)))
-                        .left_stream()
-                }
-                Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
-            })
-            .flatten();
+        let snapshot = self.snapshots.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "partition {partition} of a scan over {} shards",
+                self.snapshots.len()
+            ))
+        })?;
+        let batches = SnapshotBatches::new(
+            self.schema.clone(),
+            self.columns.clone(),
+            snapshot,
+            self.request.time_min,
+            self.request.time_max,
+        );
+        let stream = futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            batches,
+            stream,
         )))
     }
 }
