@@ -285,3 +285,167 @@ impl Iterator for SnapshotBatches {
         self.merged.as_mut().and_then(Iterator::next).map(Ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use shardline_shards::buffer::snapshot::SnapshotRequest;
+    use shardline_shards::buffer::{ShardBuffer, CHUNK_LEN};
+    use shardline_shards::ingest::Applier;
+    use shardline_shards::precision::Precision;
+    use shardline_shards::schema::{CatalogSnapshot, ColumnType, DbSchema, TableSchema};
+    use shardline_shards::wal::WalBatch;
+
+    fn catalog() -> CatalogSnapshot {
+        let cols = [
+            ("host", ColumnType::Tag),
+            ("time", ColumnType::Time),
+            ("x", ColumnType::Float),
+            ("n", ColumnType::Int),
+        ];
+        let table = Arc::new(TableSchema::with_columns(0, "t", &cols));
+        CatalogSnapshot::new(
+            1,
+            vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))],
+        )
+    }
+
+    fn load(lines: &str) -> ShardBuffer {
+        let mut buf = ShardBuffer::default();
+        let batch = WalBatch {
+            database_id: 0,
+            precision: Precision::Nanosecond,
+            default_time_ns: 0,
+            line_count: lines.lines().count() as u32,
+            lines,
+        };
+        let stats = Applier::default().apply(&mut buf, &catalog(), &batch, |_| true);
+        assert_eq!(stats.skipped, 0);
+        buf
+    }
+
+    /// (host, time, x, n) of every row the scan yields, sorted.
+    fn scan(
+        buf: &ShardBuffer,
+        time: (i64, i64),
+        tags: Vec<(u32, Vec<String>)>,
+    ) -> Vec<(Option<String>, i64, Option<f64>, Option<i64>)> {
+        let req = SnapshotRequest {
+            fields: vec![2, 3],
+            tags: vec![0],
+            time_min: time.0,
+            time_max: time.1,
+            tag_filters: tags,
+        };
+        let snap = buf.table(0, 0).unwrap().snapshot(&req);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "host",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new("x", DataType::Float64, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]));
+        let columns = vec![
+            OutputColumn::Tag(0),
+            OutputColumn::Field(0, DataType::Float64),
+            OutputColumn::Field(1, DataType::Int64),
+            OutputColumn::Time,
+        ];
+        let mut out = Vec::new();
+        for b in SnapshotBatches::new(schema, columns, snap, time.0, time.1) {
+            let b = b.unwrap();
+            let host = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+            let host = host
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            let x = b.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+            let n = b.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+            let t = b
+                .column(3)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                out.push((
+                    host.is_valid(i).then(|| host.value(i).to_string()),
+                    t.value(i),
+                    x.is_valid(i).then(|| x.value(i)),
+                    n.is_valid(i).then(|| n.value(i)),
+                ));
+            }
+        }
+        out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        out
+    }
+
+    const ALL: (i64, i64) = (i64::MIN, i64::MAX);
+
+    #[test]
+    fn repeated_points_merge_per_field_even_across_chunks() {
+        // Host a's point at t=5 is written at the start, then again after a chunk boundary.
+        let mut lines = String::from("t,host=a x=1,n=1i 5\nt,host=b x=7 5\n");
+        for i in 0..CHUNK_LEN {
+            lines.push_str(&format!("t,host=c n={i}i {}\n", 100 + i));
+        }
+        lines.push_str("t,host=a x=2 5\nt,host=a n=3i 6\nt,host=a n=4i 5\n");
+        let buf = load(&lines);
+        let rows = scan(&buf, ALL, Vec::new());
+        assert_eq!(rows.len(), CHUNK_LEN + 3);
+        let a: Vec<_> = rows
+            .iter()
+            .filter(|r| r.0.as_deref() == Some("a"))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                &(Some("a".into()), 5, Some(2.0), Some(4)),
+                &(Some("a".into()), 6, None, Some(3))
+            ]
+        );
+        assert!(rows.contains(&(Some("b".into()), 5, Some(7.0), None)));
+    }
+
+    #[test]
+    fn time_range_and_tag_filters_select_exactly() {
+        let lines: String = (0..3 * CHUNK_LEN)
+            .map(|i| format!("t,host=h{} n={i}i {i}\n", i % 3))
+            .collect();
+        let buf = load(&lines);
+        let lo = CHUNK_LEN as i64 - 10;
+        let hi = CHUNK_LEN as i64 + 10;
+        let rows = scan(&buf, (lo, hi), Vec::new());
+        assert_eq!(rows.len(), 21);
+        assert_eq!(rows.iter().map(|r| r.1).min(), Some(lo));
+        assert_eq!(rows.iter().map(|r| r.1).max(), Some(hi));
+        let rows = scan(&buf, (lo, hi), vec![(0, vec!["h1".into()])]);
+        assert!(rows
+            .iter()
+            .all(|r| r.0.as_deref() == Some("h1") && r.1 % 3 == 1));
+        assert_eq!(rows.len(), (lo..=hi).filter(|t| t % 3 == 1).count());
+        assert_eq!(scan(&buf, ALL, Vec::new()).len(), 3 * CHUNK_LEN);
+        assert!(scan(&buf, (-5, -1), Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_missing_tag_is_null() {
+        let buf = load("t n=1i 1\nt,host=a n=2i 2\n");
+        let rows = scan(&buf, ALL, Vec::new());
+        assert_eq!(
+            rows,
+            [
+                (None, 1, None, Some(1)),
+                (Some("a".into()), 2, None, Some(2))
+            ]
+        );
+    }
+}
