@@ -326,12 +326,15 @@ mod tests {
         buf
     }
 
-    /// (host, time, x, n) of every row the scan yields, sorted.
+    /// (host, time, x, n) of one row.
+    type Row = (Option<String>, i64, Option<f64>, Option<i64>);
+
+    /// Every row the scan yields, sorted.
     fn scan(
         buf: &ShardBuffer,
         time: (i64, i64),
         tags: Vec<(u32, Vec<String>)>,
-    ) -> Vec<(Option<String>, i64, Option<f64>, Option<i64>)> {
+    ) -> Vec<Row> {
         let req = SnapshotRequest {
             fields: vec![2, 3],
             tags: vec![0],
