@@ -19,6 +19,11 @@ use arrow::compute::{interleave, FilterBuilder};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 use arrow_buffer::{NullBuffer, ScalarBuffer};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use shardline_shards::buffer::snapshot::{ChunkSnapshot, TableSnapshot, SERIES_KEEP, SERIES_MERGE};
 
 /// Where an output column's values come from.
@@ -47,6 +52,9 @@ pub struct SnapshotBatches {
     merge_rows: Vec<(u32, i64, u32, u32)>,
     /// Merged output, produced once every chunk has been read.
     merged: Option<std::vec::IntoIter<RecordBatch>>,
+    /// Filters the plan pushed down at run time (a hash join's build-side bounds): read once,
+    /// when the first batch is asked for, to narrow the time range.
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 impl SnapshotBatches {
@@ -66,12 +74,39 @@ impl SnapshotBatches {
             next_chunk: 0,
             merge_rows: Vec::new(),
             merged: None,
+            dynamic: Vec::new(),
+        }
+    }
+
+    /// Adds filters to read when the scan starts (see `dynamic`).
+    pub fn with_dynamic_filters(mut self, filters: Vec<Arc<dyn PhysicalExpr>>) -> Self {
+        self.dynamic = filters;
+        self
+    }
+
+    /// Narrows the time range by the current value of the dynamic filters.
+    fn apply_dynamic_filters(&mut self) {
+        let time_index = self
+            .columns
+            .iter()
+            .position(|c| matches!(c, OutputColumn::Time));
+        let Some(time_index) = time_index else {
+            self.dynamic.clear();
+            return;
+        };
+        for f in std::mem::take(&mut self.dynamic) {
+            if let Ok(current) = snapshot_physical_expr(f) {
+                narrow_time(&current, time_index, &mut self.time_min, &mut self.time_max);
+            }
         }
     }
 
     /// The batch for chunk `pos`, or `None` when no row of it is selected.
     fn chunk_batch(&mut self, pos: usize) -> Result<Option<RecordBatch>, ArrowError> {
         let chunk = &self.snapshot.chunks[pos];
+        if chunk.time_max < self.time_min || chunk.time_min > self.time_max {
+            return Ok(None);
+        }
         let time_cut = chunk.time_min < self.time_min || chunk.time_max > self.time_max;
         let state = self.snapshot.series_state.clone();
         if state.is_none() && !time_cut {
@@ -264,6 +299,9 @@ impl Iterator for SnapshotBatches {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if !self.dynamic.is_empty() {
+            self.apply_dynamic_filters();
+        }
         while self.next_chunk < self.snapshot.chunks.len() {
             let pos = self.next_chunk;
             self.next_chunk += 1;
@@ -283,6 +321,51 @@ impl Iterator for SnapshotBatches {
             }
         }
         self.merged.as_mut().and_then(Iterator::next).map(Ok)
+    }
+}
+
+/// Narrows `[min, max]` by the conjuncts of `e` that compare column `time_index` with a
+/// timestamp literal. Anything else is left to the filters above the scan.
+fn narrow_time(e: &Arc<dyn PhysicalExpr>, time_index: usize, min: &mut i64, max: &mut i64) {
+    let Some(b) = e.downcast_ref::<BinaryExpr>() else {
+        return;
+    };
+    if *b.op() == Operator::And {
+        narrow_time(b.left(), time_index, min, max);
+        narrow_time(b.right(), time_index, min, max);
+        return;
+    }
+    let is_time = |x: &Arc<dyn PhysicalExpr>| {
+        x.downcast_ref::<Column>()
+            .is_some_and(|c| c.index() == time_index)
+    };
+    let literal = |x: &Arc<dyn PhysicalExpr>| match x.downcast_ref::<Literal>()?.value() {
+        ScalarValue::TimestampNanosecond(Some(t), _) => Some(*t),
+        _ => None,
+    };
+    let (op, t) = if is_time(b.left()) {
+        match literal(b.right()) {
+            Some(t) => (*b.op(), t),
+            None => return,
+        }
+    } else if is_time(b.right()) {
+        match (literal(b.left()), b.op().swap()) {
+            (Some(t), Some(op)) => (op, t),
+            _ => return,
+        }
+    } else {
+        return;
+    };
+    match op {
+        Operator::Gt => *min = (*min).max(t.saturating_add(1)),
+        Operator::GtEq => *min = (*min).max(t),
+        Operator::Lt => *max = (*max).min(t.saturating_sub(1)),
+        Operator::LtEq => *max = (*max).min(t),
+        Operator::Eq => {
+            *min = (*min).max(t);
+            *max = (*max).min(t);
+        }
+        _ => {}
     }
 }
 
@@ -330,11 +413,7 @@ mod tests {
     type Row = (Option<String>, i64, Option<f64>, Option<i64>);
 
     /// Every row the scan yields, sorted.
-    fn scan(
-        buf: &ShardBuffer,
-        time: (i64, i64),
-        tags: Vec<(u32, Vec<String>)>,
-    ) -> Vec<Row> {
+    fn scan(buf: &ShardBuffer, time: (i64, i64), tags: Vec<(u32, Vec<String>)>) -> Vec<Row> {
         let req = SnapshotRequest {
             fields: vec![2, 3],
             tags: vec![0],

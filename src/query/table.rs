@@ -15,6 +15,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::{Precision, Statistics};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result as DfResult, ScalarValue};
@@ -24,6 +25,9 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -155,6 +159,7 @@ impl TableProvider for BufferTable {
             columns,
             request,
             snapshots: Arc::new(snapshots),
+            pushed: Vec::new(),
             properties: Arc::new(properties),
         }))
     }
@@ -364,6 +369,9 @@ pub struct BufferScanExec {
     request: SnapshotRequest,
     /// One per shard (partition).
     snapshots: Arc<Vec<TableSnapshot>>,
+    /// Filters pushed down by the physical plan (e.g. a hash join's dynamic filter), read
+    /// when each partition starts.
+    pushed: Vec<Arc<dyn PhysicalExpr>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -433,6 +441,9 @@ impl DisplayAs for BufferScanExec {
                         self.request.time_min, self.request.time_max
                     )?;
                 }
+                for p in &self.pushed {
+                    write!(f, ", pushed=[{p}]")?;
+                }
                 if !self.request.tag_filters.is_empty() {
                     write!(f, ", tag_filters={}", self.request.tag_filters.len())?;
                 }
@@ -458,8 +469,15 @@ impl ExecutionPlan for BufferScanExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
+        // Visiting the pushed filters is how a hash join learns its dynamic filter is read
+        // (it only computes the filter then).
+        for p in &self.pushed {
+            if f(p)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -478,6 +496,41 @@ impl ExecutionPlan for BufferScanExec {
         self.replace_children(
             children,
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let filters: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .into_iter()
+            .map(|f| f.filter)
+            .collect();
+        if filters.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(
+                Vec::new(),
+            ));
+        }
+        // The scan only prunes by them; whoever pushed them still applies them.
+        let answers = vec![PushedDown::No; filters.len()];
+        let mut pushed = self.pushed.clone();
+        pushed.extend(filters);
+        let node = BufferScanExec {
+            table_name: self.table_name.clone(),
+            schema: self.schema.clone(),
+            columns: self.columns.clone(),
+            request: self.request.clone(),
+            snapshots: self.snapshots.clone(),
+            pushed,
+            properties: self.properties.clone(),
+        };
+        Ok(
+            FilterPushdownPropagation::with_parent_pushdown_result(answers)
+                .with_updated_node(Arc::new(node) as Arc<dyn ExecutionPlan>),
         )
     }
 
@@ -506,7 +559,8 @@ impl ExecutionPlan for BufferScanExec {
             snapshot,
             self.request.time_min,
             self.request.time_max,
-        );
+        )
+        .with_dynamic_filters(self.pushed.clone());
         let stream = futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),

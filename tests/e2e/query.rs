@@ -397,6 +397,16 @@ fn rows_spread_over_two_shards_come_back_once_each() {
         .map(|i| json!({"v": i}))
         .collect();
     assert_eq!(rows, want);
+    // The TSBS lastpoint shape: a join whose build side narrows the probe scan at run time.
+    let last = s.select(
+        "d",
+        "SELECT c.host, c.v FROM t c JOIN (SELECT host, max(time) AS m FROM t GROUP BY host) l \
+         ON c.host = l.host AND c.time = l.m ORDER BY c.v",
+    );
+    let want: Vec<Value> = (1800..2000)
+        .map(|i| json!({"host": format!("h{}", i % 200), "v": i}))
+        .collect();
+    assert_eq!(last, want);
 }
 
 #[test]
