@@ -1,6 +1,6 @@
 //! Line-protocol conformance runner.
 //!
-//! `cargo run --release --example lp_corpus -- PATH [--verbose]`
+//! `cargo run --release -p shardline-shards --example lp_corpus -- PATH [--verbose]`
 //!
 //! Reads a corpus shaped like `shared/testdata/lp-corpus.json` (the Go line-protocol decoder's
 //! conformance cases) and runs every `decode` case through Shardline's parser, exactly as a
