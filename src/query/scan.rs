@@ -18,7 +18,7 @@ use arrow::array::{
 use arrow::compute::{interleave, FilterBuilder};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use arrow::error::ArrowError;
-use arrow_buffer::{NullBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
@@ -55,6 +55,8 @@ pub struct SnapshotBatches {
     /// Filters the plan pushed down at run time (a hash join's build-side bounds): read once,
     /// when the first batch is asked for, to narrow the time range.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// Whether any series of the snapshot needs merging.
+    merging: bool,
 }
 
 impl SnapshotBatches {
@@ -68,13 +70,14 @@ impl SnapshotBatches {
         SnapshotBatches {
             schema,
             columns,
-            snapshot,
             time_min,
             time_max,
             next_chunk: 0,
             merge_rows: Vec::new(),
             merged: None,
             dynamic: Vec::new(),
+            merging: snapshot.needs_merge(),
+            snapshot,
         }
     }
 
@@ -112,26 +115,35 @@ impl SnapshotBatches {
         if state.is_none() && !time_cut {
             return self.build(chunk, None, chunk.len).map(Some);
         }
-        let mut selected = 0;
-        let mask: BooleanArray = (0..chunk.len)
-            .map(|i| {
-                let t = chunk.time[i];
-                let in_range = t >= self.time_min && t <= self.time_max;
-                let sid = chunk.series[i];
-                let keep = match &state {
-                    None => in_range,
-                    Some(s) => {
-                        let st = s[sid as usize];
-                        if st == SERIES_MERGE && in_range {
-                            self.merge_rows.push((sid, t, pos as u32, i as u32));
-                        }
-                        in_range && st == SERIES_KEEP
+        let (time_min, time_max) = (self.time_min, self.time_max);
+        let (times, series) = (&chunk.time, &chunk.series);
+        let mask = match &state {
+            // Only the time range cuts rows.
+            None => BooleanBuffer::collect_bool(chunk.len, |i| {
+                let t = times[i];
+                t >= time_min && t <= time_max
+            }),
+            // Branch-free unless a series needs merging, whose rows are set aside.
+            Some(s) if !self.merging => BooleanBuffer::collect_bool(chunk.len, |i| {
+                let t = times[i];
+                (t >= time_min) & (t <= time_max) & (s[series[i] as usize] == SERIES_KEEP)
+            }),
+            Some(s) => {
+                let merge_rows = &mut self.merge_rows;
+                BooleanBuffer::collect_bool(chunk.len, |i| {
+                    let t = times[i];
+                    let in_range = t >= time_min && t <= time_max;
+                    let sid = series[i];
+                    let st = s[sid as usize];
+                    if st == SERIES_MERGE && in_range {
+                        merge_rows.push((sid, t, pos as u32, i as u32));
                     }
-                };
-                selected += usize::from(keep);
-                Some(keep)
-            })
-            .collect();
+                    in_range && st == SERIES_KEEP
+                })
+            }
+        };
+        let selected = mask.count_set_bits();
+        let mask = BooleanArray::new(mask, None);
         if selected == 0 {
             return Ok(None);
         }

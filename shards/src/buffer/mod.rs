@@ -9,12 +9,15 @@
 //!   40 bytes less per row on ten tags). Readers build dictionary-encoded tag columns from the
 //!   rows' series ids.
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
-//!   and readers resolve them last-write-wins per field. A series whose times only ever
-//!   increase cannot hold a repeated point; only the others (`unordered`) need merging.
+//!   and readers resolve them last-write-wins per field. Each series knows its times
+//!   ([`times`]), so only a series that really holds a point twice (`unordered`) is merged.
 
 mod chunked;
 mod column;
 pub mod snapshot;
+mod times;
+
+use times::{Noted, SeriesTimes};
 
 pub use chunked::{Bitmap, ChunkedVec, StrChunks, CHUNK_LEN};
 pub use column::{Column, ColumnData, Dictionary, Value};
@@ -68,10 +71,9 @@ struct Series {
     key: Box<[u8]>,
     /// (tag column id, dictionary code), one per tag.
     tag_codes: Box<[(u32, u32)]>,
-    /// The latest time appended for this series.
-    last_time: i64,
-    /// A row arrived at or before `last_time`: the series may hold repeated points, and
-    /// readers must merge it (see [`snapshot`]).
+    /// The times this series holds, while it holds no point twice.
+    times: SeriesTimes,
+    /// The series holds a point more than once: readers must merge it (see [`snapshot`]).
     unordered: bool,
 }
 
@@ -176,7 +178,7 @@ impl TableBuffer {
             + self
                 .series
                 .iter()
-                .map(|s| s.key.len() + s.tag_codes.len() * 8 + 48)
+                .map(|s| s.key.len() + s.tag_codes.len() * 8 + s.times.bytes() + 80)
                 .sum::<usize>()
     }
 
@@ -240,7 +242,7 @@ impl TableBuffer {
         self.series.push(Series {
             key: row.series_key.into(),
             tag_codes: tag_codes.into(),
-            last_time: i64::MIN,
+            times: SeriesTimes::default(),
             unordered: false,
         });
         match self.series_index.get_mut(&row.series_hash) {
@@ -287,10 +289,9 @@ impl TableBuffer {
         }
         let t = row.time_ns;
         let series = &mut self.series[sid as usize];
-        if t > series.last_time {
-            series.last_time = t;
-        } else if !series.unordered {
+        if !series.unordered && series.times.note(t) == Noted::Repeated {
             series.unordered = true;
+            series.times = SeriesTimes::default();
             self.unordered_series += 1;
         }
         if self.rows.is_multiple_of(CHUNK_LEN) {
