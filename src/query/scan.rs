@@ -5,18 +5,19 @@
 //!   exactly once, and a point (series, time) written several times is emitted once, each
 //!   field holding its last written non-null value (last-write-wins per field).
 //! - A chunk that needs no row filtering is emitted without copying its field or time data:
-//!   the arrays share the buffer's sealed chunks. Only tag keys are built per batch.
+//!   the arrays share the buffer's sealed chunks. Only tag columns are built per batch (string
+//!   views gathered by dictionary code).
 //! - Work is done one chunk at a time as the consumer pulls, so memory stays bounded by a
 //!   few chunks, except for the rows of series that need merging (collected, sorted, merged).
 
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, RecordBatch,
-    RecordBatchOptions, TimestampNanosecondArray, UInt32Array,
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
+    TimestampNanosecondArray, UInt32Array,
 };
-use arrow::compute::{interleave, FilterBuilder};
-use arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use arrow::compute::{interleave, take, FilterBuilder};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use datafusion::common::ScalarValue;
@@ -212,7 +213,9 @@ impl SnapshotBatches {
         )
     }
 
-    /// A dictionary-encoded tag column for rows of the given series.
+    /// A tag column for rows of the given series: string views gathered from the tag's
+    /// dictionary (strings of up to 12 bytes live in the view itself; longer ones stay in
+    /// the dictionary's buffer, shared).
     fn tag_array(
         &self,
         tag: usize,
@@ -224,22 +227,19 @@ impl SnapshotBatches {
         let nulls = keys
             .contains(&-1)
             .then(|| NullBuffer::from_iter(keys.iter().map(|&k| k >= 0)));
-        let keys = Int32Array::new(
-            ScalarBuffer::from(keys.into_iter().map(|k| k.max(0)).collect::<Vec<_>>()),
+        if t.values.is_empty() {
+            // No series has this tag here: every row is null.
+            return Ok(new_null_array(&DataType::Utf8View, keys.len()));
+        }
+        let keys = UInt32Array::new(
+            ScalarBuffer::from(
+                keys.into_iter()
+                    .map(|k| k.max(0) as u32)
+                    .collect::<Vec<_>>(),
+            ),
             nulls,
         );
-        if t.values.is_empty() {
-            // Every key is null; an empty dictionary cannot be indexed, so give it one value.
-            let values: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![""]));
-            return Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
-                keys, values,
-            )?));
-        }
-        // SAFETY: every non-null key is a code the shard's dictionary handed out, and the
-        // values array holds every code of that dictionary at the time of the snapshot.
-        Ok(Arc::new(unsafe {
-            DictionaryArray::<Int32Type>::new_unchecked(keys, t.values.clone())
-        }))
+        take(t.values.as_ref(), &keys, None)
     }
 
     /// Merges the collected rows of unordered series: one row per (series, time), each field
@@ -435,11 +435,7 @@ mod tests {
         };
         let snap = buf.table(0, 0).unwrap().snapshot(&req);
         let schema = Arc::new(Schema::new(vec![
-            Field::new(
-                "host",
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                true,
-            ),
+            Field::new("host", DataType::Utf8View, true),
             Field::new("x", DataType::Float64, true),
             Field::new("n", DataType::Int64, true),
             Field::new(

@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - Column order is stable: tags sorted by name, then fields sorted by name, then `time`.
-//! - Tags are `Dictionary(Int32, Utf8)`, `time` is `Timestamp(Nanosecond)`, string fields are
+//! - Tags are `Utf8View` (built by gathering views of the shard's tag dictionary: no string
+//!   is copied, and DataFusion groups and compares views fast), `time` is `Timestamp(Nanosecond)`, string fields are
 //!   `LargeUtf8` (the buffer's chunks are shared as they are, with 64-bit offsets).
 //! - Pushed-down filters are `Inexact`: the shards prune by them, DataFusion still applies
 //!   every filter, so a predicate this module does not understand only costs pruning.
@@ -43,9 +44,7 @@ use super::shards::ShardHandles;
 /// The Arrow type of a column.
 pub fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
-        ColumnType::Tag => {
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-        }
+        ColumnType::Tag => DataType::Utf8View,
         ColumnType::String => DataType::LargeUtf8,
         ColumnType::Float => DataType::Float64,
         ColumnType::Int => DataType::Int64,

@@ -290,8 +290,8 @@ fn metadata_tables_and_show_commands() {
     assert_eq!(
         cols,
         [
-            ("host", "Dictionary(Int32, Utf8)"),
-            ("region", "Dictionary(Int32, Utf8)"),
+            ("host", "Utf8View"),
+            ("region", "Utf8View"),
             ("b", "Boolean"),
             ("f", "Float64"),
             ("i", "Int64"),

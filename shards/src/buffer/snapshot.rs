@@ -13,7 +13,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray, UInt64Array,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringViewArray,
+    UInt64Array,
 };
 use arrow_buffer::ScalarBuffer;
 
@@ -65,7 +66,8 @@ pub struct ChunkSnapshot {
 pub struct TagSnapshot {
     /// The dictionary code of this tag in each series, or -1 when the series lacks the tag.
     pub series_codes: Arc<[i32]>,
-    /// The dictionary: value of each code.
+    /// The dictionary: value of each code, as string views (gathering views by code builds
+    /// a tag column without copying any string).
     pub values: ArrayRef,
 }
 
@@ -88,7 +90,7 @@ impl TableSnapshot {
             tags: (0..requested_tags)
                 .map(|_| TagSnapshot {
                     series_codes: Arc::from(Vec::new()),
-                    values: Arc::new(StringArray::from(Vec::<&str>::new())),
+                    values: Arc::new(StringViewArray::from(Vec::<&str>::new())),
                 })
                 .collect(),
             series_state: Some(Arc::from(Vec::new())),
@@ -166,11 +168,9 @@ impl TableBuffer {
                     .map_or(-1, |&(_, code)| code as i32)
             })
             .collect();
-        let values: StringArray = match self.dictionary(id) {
-            Some(d) => (0..d.len() as u32)
-                .map(|code| Some(d.value(code)))
-                .collect(),
-            None => StringArray::from(Vec::<&str>::new()),
+        let values = match self.dictionary(id) {
+            Some(d) => StringViewArray::from_iter_values((0..d.len() as u32).map(|c| d.value(c))),
+            None => StringViewArray::from(Vec::<&str>::new()),
         };
         TagSnapshot {
             series_codes: series_codes.into(),
