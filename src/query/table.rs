@@ -102,7 +102,19 @@ impl TableProvider for BufferTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A filter the shards apply row by row (time against a timestamp, tag against
+        // strings) is `Exact`: DataFusion need not check it again. Others only prune.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                let mut probe = Pruning::default();
+                if probe.add(&self.table, f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -172,84 +184,102 @@ struct Pruning {
     tags: HashMap<u32, Vec<String>>,
 }
 
-impl Pruning {
-    fn from_filters(table: &TableSchema, filters: &[Expr]) -> Self {
-        let mut p = Pruning {
+impl Default for Pruning {
+    fn default() -> Self {
+        Pruning {
             time_min: i64::MIN,
             time_max: i64::MAX,
             tags: HashMap::new(),
-        };
+        }
+    }
+}
+
+impl Pruning {
+    fn from_filters(table: &TableSchema, filters: &[Expr]) -> Self {
+        let mut p = Pruning::default();
         for f in filters {
             p.add(table, f);
         }
         p
     }
 
-    fn add(&mut self, table: &TableSchema, e: &Expr) {
+    /// Narrows by `e`; returns whether `e` is captured whole, i.e. the shards' row
+    /// selection alone applies it exactly.
+    fn add(&mut self, table: &TableSchema, e: &Expr) -> bool {
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
-                self.add(table, left);
-                self.add(table, right);
+                let l = self.add(table, left);
+                let r = self.add(table, right);
+                l && r
+            }
+            Expr::BinaryExpr(BinaryExpr { op, .. }) if *op == Operator::Or => {
+                self.add_tag_set(table, e)
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let (col, lit, op) = match (column_of(left), literal_of(right)) {
                     (Some(c), Some(l)) => (c, l, *op),
                     _ => match (column_of(right), literal_of(left), op.swap()) {
                         (Some(c), Some(l), Some(op)) => (c, l, op),
-                        _ => {
-                            if *op == Operator::Or {
-                                self.add_tag_set(table, e);
-                            }
-                            return;
-                        }
+                        _ => return false,
                     },
                 };
-                let Some(column) = table.column(col) else {
-                    return;
+                let Some(column) = table.column(col.name) else {
+                    return false;
                 };
                 match column.ty {
-                    ColumnType::Time => {
-                        if let Some(t) = timestamp_ns(lit) {
-                            self.add_time(op, t);
-                        }
-                    }
-                    ColumnType::Tag if op == Operator::Eq => {
-                        if let Some(s) = string_of(lit) {
+                    // A cast of `time` (to a coarser unit, say) changes which rows compare
+                    // true, so only the bare column is used.
+                    ColumnType::Time if !col.cast => match timestamp_ns(lit) {
+                        Some(t) => self.add_time(op, t),
+                        None => false,
+                    },
+                    ColumnType::Tag if op == Operator::Eq => match string_of(lit) {
+                        Some(s) => {
                             self.restrict_tag(column.id, vec![s]);
+                            true
                         }
-                    }
-                    _ => {}
+                        None => false,
+                    },
+                    _ => false,
                 }
             }
             Expr::Between(b) if !b.negated => {
                 let is_time = column_of(&b.expr)
-                    .and_then(|c| table.column(c))
+                    .filter(|c| !c.cast)
+                    .and_then(|c| table.column(c.name))
                     .map(|c| c.ty)
                     == Some(ColumnType::Time);
-                if let (true, Some(lo), Some(hi)) = (
+                match (
                     is_time,
                     literal_of(&b.low).and_then(timestamp_ns),
                     literal_of(&b.high).and_then(timestamp_ns),
                 ) {
-                    self.add_time(Operator::GtEq, lo);
-                    self.add_time(Operator::LtEq, hi);
+                    (true, Some(lo), Some(hi)) => {
+                        self.add_time(Operator::GtEq, lo);
+                        self.add_time(Operator::LtEq, hi);
+                        true
+                    }
+                    _ => false,
                 }
             }
             Expr::InList(_) => self.add_tag_set(table, e),
-            _ => {}
+            _ => false,
         }
     }
 
     /// `tag = a OR tag = b`, `tag IN (a, b)`: one tag allowed a set of values.
-    fn add_tag_set(&mut self, table: &TableSchema, e: &Expr) {
+    fn add_tag_set(&mut self, table: &TableSchema, e: &Expr) -> bool {
         let mut col = None;
         let mut values = Vec::new();
-        if collect_tag_set(e, &mut col, &mut values) {
-            if let Some(c) = col.and_then(|c| table.column(c)) {
-                if c.ty == ColumnType::Tag {
-                    self.restrict_tag(c.id, values);
-                }
+        if !collect_tag_set(e, &mut col, &mut values) {
+            return false;
+        }
+        match col.and_then(|c| table.column(c)) {
+            Some(c) if c.ty == ColumnType::Tag => {
+                self.restrict_tag(c.id, values);
+                true
             }
+            _ => false,
         }
     }
 
@@ -262,7 +292,8 @@ impl Pruning {
         }
     }
 
-    fn add_time(&mut self, op: Operator, t: i64) {
+    /// Narrows the time range by `time <op> t`; false for operators it cannot use.
+    fn add_time(&mut self, op: Operator, t: i64) -> bool {
         match op {
             Operator::Gt => self.time_min = self.time_min.max(t.saturating_add(1)),
             Operator::GtEq => self.time_min = self.time_min.max(t),
@@ -272,8 +303,9 @@ impl Pruning {
                 self.time_min = self.time_min.max(t);
                 self.time_max = self.time_max.min(t);
             }
-            _ => {}
+            _ => return false,
         }
+        true
     }
 }
 
@@ -292,8 +324,10 @@ fn collect_tag_set<'e>(e: &'e Expr, col: &mut Option<&'e str>, values: &mut Vec<
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
             let pair = match (column_of(left), literal_of(right).and_then(string_of)) {
-                (Some(c), Some(v)) => Some((c, v)),
-                _ => column_of(right).zip(literal_of(left).and_then(string_of)),
+                (Some(c), Some(v)) => Some((c.name, v)),
+                _ => column_of(right)
+                    .map(|c| c.name)
+                    .zip(literal_of(left).and_then(string_of)),
             };
             match pair {
                 Some((c, v)) if same_column(c) => {
@@ -304,7 +338,7 @@ fn collect_tag_set<'e>(e: &'e Expr, col: &mut Option<&'e str>, values: &mut Vec<
             }
         }
         Expr::InList(l) if !l.negated => {
-            let Some(c) = column_of(&l.expr) else {
+            let Some(c) = column_of(&l.expr).map(|c| c.name) else {
                 return false;
             };
             if !same_column(c) {
@@ -322,12 +356,22 @@ fn collect_tag_set<'e>(e: &'e Expr, col: &mut Option<&'e str>, values: &mut Vec<
     }
 }
 
-/// The column an expression reads, looking through casts.
-fn column_of(e: &Expr) -> Option<&str> {
+/// A column an expression reads, and whether through a cast.
+#[derive(Debug, Clone, Copy)]
+struct ColumnRef<'e> {
+    name: &'e str,
+    cast: bool,
+}
+
+/// The column an expression reads, looking through casts (and saying so).
+fn column_of(e: &Expr) -> Option<ColumnRef<'_>> {
     match e {
-        Expr::Column(c) => Some(&c.name),
-        Expr::Cast(c) => column_of(&c.expr),
-        Expr::TryCast(c) => column_of(&c.expr),
+        Expr::Column(c) => Some(ColumnRef {
+            name: &c.name,
+            cast: false,
+        }),
+        Expr::Cast(c) => column_of(&c.expr).map(|r| ColumnRef { cast: true, ..r }),
+        Expr::TryCast(c) => column_of(&c.expr).map(|r| ColumnRef { cast: true, ..r }),
         _ => None,
     }
 }

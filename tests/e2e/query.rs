@@ -568,3 +568,39 @@ fn the_cli_writes_and_queries() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
 }
+
+#[test]
+fn pushed_down_time_and_tag_filters_select_exactly() {
+    let s = fixture_server(2);
+    let cases = [
+        ("time > to_timestamp_nanos(1000000000)", 2),
+        ("time >= to_timestamp_nanos(1000000000)", 3),
+        ("time < to_timestamp_nanos(3000000000)", 2),
+        ("time <= to_timestamp_nanos(3000000000)", 3),
+        ("time = to_timestamp_nanos(2000000000)", 1),
+        ("to_timestamp_nanos(2000000000) <= time", 2),
+        (
+            "time BETWEEN to_timestamp_nanos(2000000000) AND to_timestamp_nanos(3000000000)",
+            2,
+        ),
+        ("time > '1970-01-01T00:00:01.5Z'", 2),
+        ("host = 'a' OR host = 'b'", 3),
+        ("host IN ('b', 'nope')", 1),
+        ("host = 'zzz'", 0),
+        ("host <> 'a'", 1),
+        ("host = 'a' OR region = 'us west'", 2),
+        (
+            "region = 'us west' AND time > to_timestamp_nanos(1000000000)",
+            1,
+        ),
+        ("CAST(time AS BIGINT) <= 2000000000", 2),
+        (
+            "arrow_cast(time, 'Timestamp(Second, None)') <= to_timestamp_seconds(1)",
+            1,
+        ),
+    ];
+    for (filter, want) in cases {
+        let rows = s.select("q", &format!("SELECT count(*) AS n FROM m WHERE {filter}"));
+        assert_eq!(rows[0]["n"], want, "{filter}");
+    }
+}
