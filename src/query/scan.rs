@@ -242,7 +242,7 @@ impl SnapshotBatches {
         take(t.values.as_ref(), &keys, None)
     }
 
-    /// Merges the collected rows of unordered series: one row per (series, time), each field
+    /// Merges the collected rows of series that repeat a point: one row per (series, time), each field
     /// taking its value from the latest row that has one.
     fn merge(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
         let mut rows = std::mem::take(&mut self.merge_rows);

@@ -6,11 +6,11 @@
 //! - A series (table + tag set) is interned once: its canonical key and its tags' dictionary
 //!   codes are stored with a dense series id. A row stores only its series id, time and
 //!   fields: its tag values are its series' (one hash-map probe per row, no per-tag work, and
-//!   40 bytes less per row on ten tags). Readers build dictionary-encoded tag columns from the
-//!   rows' series ids.
+//!   40 bytes less per row on ten tags). Readers build tag columns from the rows' series ids
+//!   and the tag dictionaries.
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
 //!   and readers resolve them last-write-wins per field. Each series knows its times
-//!   ([`times`]), so only a series that really holds a point twice (`unordered`) is merged.
+//!   ([`times`]), so only a series that really holds a point twice (`repeats`) is merged.
 
 mod chunked;
 mod column;
@@ -74,7 +74,7 @@ struct Series {
     /// The times this series holds, while it holds no point twice.
     times: SeriesTimes,
     /// The series holds a point more than once: readers must merge it (see [`snapshot`]).
-    unordered: bool,
+    repeats: bool,
 }
 
 /// One row to append, already parsed and resolved.
@@ -103,8 +103,8 @@ pub struct TableBuffer {
     rows: usize,
     series_index: HashMap<u64, SeriesSlot, crate::bytes::PassThrough>,
     series: Vec<Series>,
-    /// How many series are `unordered`.
-    unordered_series: usize,
+    /// How many series have `repeats` set.
+    repeating_series: usize,
     /// (min, max) time of each chunk of rows, for pruning by time.
     chunk_times: Vec<(i64, i64)>,
 }
@@ -243,7 +243,7 @@ impl TableBuffer {
             key: row.series_key.into(),
             tag_codes: tag_codes.into(),
             times: SeriesTimes::default(),
-            unordered: false,
+            repeats: false,
         });
         match self.series_index.get_mut(&row.series_hash) {
             None => {
@@ -289,10 +289,10 @@ impl TableBuffer {
         }
         let t = row.time_ns;
         let series = &mut self.series[sid as usize];
-        if !series.unordered && series.times.note(t) == Noted::Repeated {
-            series.unordered = true;
+        if !series.repeats && series.times.note(t) == Noted::Repeated {
+            series.repeats = true;
             series.times = SeriesTimes::default();
-            self.unordered_series += 1;
+            self.repeating_series += 1;
         }
         if self.rows.is_multiple_of(CHUNK_LEN) {
             self.chunk_times.push((t, t));

@@ -8,7 +8,7 @@
 //! - Chunks whose time range misses the requested range are left out; rows inside kept
 //!   chunks are not filtered here (the reader applies the exact predicate).
 //! - `series_state` says per series whether its rows pass the tag predicate and whether
-//!   they must go through last-write-wins merging (the series is `unordered`).
+//!   they must go through last-write-wins merging (the series `repeats` a point).
 
 use std::sync::Arc;
 
@@ -32,12 +32,6 @@ pub struct SnapshotRequest {
     pub time_max: i64,
     /// Conjunction of "tag column is one of these values".
     pub tag_filters: Vec<(u32, Vec<String>)>,
-}
-
-impl SnapshotRequest {
-    pub fn all_times() -> (i64, i64) {
-        (i64::MIN, i64::MAX)
-    }
 }
 
 /// A series' rows are dropped (the tag predicate rejects them).
@@ -179,7 +173,7 @@ impl TableBuffer {
     }
 
     fn series_state(&self, filters: &[(u32, Vec<String>)]) -> Option<Arc<[u8]>> {
-        if filters.is_empty() && self.unordered_series == 0 {
+        if filters.is_empty() && self.repeating_series == 0 {
             return None;
         }
         // Per filter: the allowed dictionary codes (values never seen have no code).
@@ -202,7 +196,7 @@ impl TableBuffer {
                         .find(|(c, _)| c == col)
                         .is_some_and(|(_, code)| codes.contains(code))
                 });
-                match (pass, s.unordered) {
+                match (pass, s.repeats) {
                     (false, _) => SERIES_DROP,
                     (true, false) => SERIES_KEEP,
                     (true, true) => SERIES_MERGE,
