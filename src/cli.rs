@@ -55,8 +55,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_QUERY_THREADS")]
     pub query_threads: Option<usize>,
 
-    /// Memory all running queries may use at once for sorts, joins and aggregations; a query
-    /// that needs more fails with an error naming the limit (e.g. 4GiB).
+    /// Memory all running queries may use at once for sorts, joins and aggregations (e.g.
+    /// 4GiB). Beyond it DataFusion spills to the OS temporary directory where it can; other
+    /// queries that need more fail with an error naming the limit.
     #[arg(long, env = "SHARDLINE_QUERY_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_size)]
     pub query_memory_limit: usize,
 
