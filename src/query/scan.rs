@@ -527,6 +527,73 @@ mod tests {
     }
 
     #[test]
+    fn dynamic_filters_narrow_the_time_range_when_the_scan_starts() {
+        use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+        let lines: String = (0..2 * CHUNK_LEN)
+            .map(|i| format!("t,host=h n={i}i {i}\n"))
+            .collect();
+        let buf = load(&lines);
+        let req = SnapshotRequest {
+            fields: vec![3],
+            tags: vec![],
+            time_min: i64::MIN,
+            time_max: i64::MAX,
+            tag_filters: Vec::new(),
+        };
+        let snap = buf.table(0, 0).unwrap().snapshot(&req);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]));
+        let columns = vec![OutputColumn::Field(0, DataType::Int64), OutputColumn::Time];
+        let bound = |op, t: i64| -> Arc<dyn PhysicalExpr> {
+            Arc::new(BinaryExpr::new(
+                Arc::new(Column::new("time", 1)),
+                op,
+                Arc::new(Literal::new(ScalarValue::TimestampNanosecond(
+                    Some(t),
+                    None,
+                ))),
+            ))
+        };
+        let from = CHUNK_LEN as i64 + 7;
+        // `time >= from AND time <= from + 2`, plus a conjunct on another column (ignored).
+        let filter: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::new(BinaryExpr::new(
+                bound(Operator::GtEq, from),
+                Operator::And,
+                bound(Operator::LtEq, from + 2),
+            )),
+            Operator::And,
+            Arc::new(BinaryExpr::new(
+                Arc::new(Column::new("n", 0)),
+                Operator::Gt,
+                Arc::new(Literal::new(ScalarValue::Int64(Some(0)))),
+            )),
+        ));
+        let batches: Vec<RecordBatch> =
+            SnapshotBatches::new(schema, columns, snap, i64::MIN, i64::MAX)
+                .with_dynamic_filters(vec![filter])
+                .map(Result::unwrap)
+                .collect();
+        let times: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                let t = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>();
+                t.unwrap().values().to_vec()
+            })
+            .collect();
+        assert_eq!(times, vec![from, from + 1, from + 2]);
+    }
+
+    #[test]
     fn a_missing_tag_is_null() {
         let buf = load("t n=1i 1\nt,host=a n=2i 2\n");
         let rows = scan(&buf, ALL, Vec::new());

@@ -407,6 +407,17 @@ fn rows_spread_over_two_shards_come_back_once_each() {
         .map(|i| json!({"host": format!("h{}", i % 200), "v": i}))
         .collect();
     assert_eq!(last, want);
+    // The scans' statistics (200 hosts against 2,000 rows) make the aggregate the join's
+    // build side, and its dynamic filter reaches the probe side's scan.
+    let (status, _, plan) = s.query(
+        "d",
+        "EXPLAIN SELECT c.* FROM t c JOIN (SELECT host, max(time) AS m FROM t GROUP BY host) l \
+         ON c.host = l.host AND c.time = l.m",
+        "jsonl",
+    );
+    assert_eq!(status, 200, "{plan}");
+    assert!(plan.contains("mode=CollectLeft"), "{plan}");
+    assert!(plan.contains("pushed=[DynamicFilter"), "{plan}");
 }
 
 #[test]
