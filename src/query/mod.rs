@@ -9,7 +9,7 @@
 //! - Every request gets exactly one `Start` or `Failed` first. After `Start`, the stream ends
 //!   with `Done` (complete) or `Abort` (the client must see a broken response, not a short one).
 //! - Errors found before the first byte of the result carry an HTTP status: unknown database
-//!   404, anything the SQL or its parameters cause 400.
+//!   404, anything the SQL or its parameters cause 400, a shard shutting down 503.
 //! - A query whose client went away stops at its next batch.
 
 pub mod catalog;
@@ -35,7 +35,7 @@ use shardline_shards::schema::DbSchema;
 use crate::catalog::Catalog;
 pub use format::Format;
 use log::QueryLog;
-pub use shards::{ShardHandles, SnapshotJob};
+pub use shards::{ShardHandles, ShardStopped, SnapshotJob};
 
 /// A query, as a shard hands it over.
 #[derive(Debug)]
@@ -83,10 +83,24 @@ impl QueryError {
     fn status(&self) -> u16 {
         match self {
             QueryError::DatabaseNotFound(_) => 404,
+            // The server is stopping: the query was fine, ask again later.
+            QueryError::Sql(e) if caused_by_stopping_shard(e) => 503,
             QueryError::Sql(_) | QueryError::Params(_) => 400,
             QueryError::Encode(_) => 500,
         }
     }
+}
+
+/// Whether a shard shutting down is somewhere in the error's chain of causes.
+fn caused_by_stopping_shard(e: &DataFusionError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<ShardStopped>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Settings of the coordinator.
@@ -334,4 +348,37 @@ fn param_values(
             Ok((k.clone(), s))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        let stopped = DataFusionError::External(Box::new(ShardStopped(1)));
+        assert_eq!(QueryError::Sql(stopped).status(), 503);
+        let wrapped =
+            DataFusionError::External(Box::new(ShardStopped(0))).context("while scanning");
+        assert_eq!(QueryError::Sql(wrapped).status(), 503);
+        let plan = DataFusionError::Plan("no such column".into());
+        assert_eq!(QueryError::Sql(plan).status(), 400);
+        assert_eq!(QueryError::DatabaseNotFound("x".into()).status(), 404);
+        assert_eq!(QueryError::Params("bad".into()).status(), 400);
+    }
+
+    #[test]
+    fn params_become_scalars() {
+        let p =
+            serde_json::json!({"s": "a", "i": -3, "u": u64::MAX, "f": 1.5, "b": true, "n": null});
+        let v = param_values(p.as_object().unwrap()).unwrap();
+        assert_eq!(v["s"], ScalarValue::Utf8(Some("a".into())));
+        assert_eq!(v["i"], ScalarValue::Int64(Some(-3)));
+        assert_eq!(v["u"], ScalarValue::UInt64(Some(u64::MAX)));
+        assert_eq!(v["f"], ScalarValue::Float64(Some(1.5)));
+        assert_eq!(v["b"], ScalarValue::Boolean(Some(true)));
+        assert_eq!(v["n"], ScalarValue::Null);
+        let nested = serde_json::json!({"a": [1]});
+        assert!(param_values(nested.as_object().unwrap()).is_err());
+    }
 }

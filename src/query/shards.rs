@@ -11,6 +11,11 @@ use futures::channel::oneshot;
 use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
 use shardline_shards::buffer::ShardBuffer;
 
+/// A shard could not answer: it is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("shard {0} is shutting down")]
+pub struct ShardStopped(pub usize);
+
 /// A request for one table's snapshot.
 #[derive(Debug)]
 pub struct SnapshotJob {
@@ -58,7 +63,7 @@ impl ShardHandles {
         table_id: u32,
         request: SnapshotRequest,
     ) -> Result<TableSnapshot, DataFusionError> {
-        let stopped = || DataFusionError::Execution(format!("shard {shard} is shutting down"));
+        let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
         let (tx, rx) = oneshot::channel();
         let job = SnapshotJob {
             database_id,
