@@ -44,8 +44,6 @@ pub const SERIES_MERGE: u8 = 2;
 /// One chunk of rows (at most [`super::CHUNK_LEN`]).
 #[derive(Debug, Clone)]
 pub struct ChunkSnapshot {
-    /// Index of the first row in the table.
-    pub first_row: usize,
     pub len: usize,
     pub time_min: i64,
     pub time_max: i64,
@@ -67,7 +65,6 @@ pub struct TagSnapshot {
 
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
-    pub rows: usize,
     pub chunks: Vec<ChunkSnapshot>,
     pub tags: Vec<TagSnapshot>,
     /// Per series: [`SERIES_DROP`], [`SERIES_KEEP`] or [`SERIES_MERGE`]; `None` when every
@@ -79,7 +76,6 @@ impl TableSnapshot {
     /// No rows: what a shard without the table answers.
     pub fn empty(requested_tags: usize) -> Self {
         TableSnapshot {
-            rows: 0,
             chunks: Vec::new(),
             tags: (0..requested_tags)
                 .map(|_| TagSnapshot {
@@ -115,7 +111,6 @@ impl TableBuffer {
                 .map(|&id| self.share_field(id, c))
                 .collect();
             chunks.push(ChunkSnapshot {
-                first_row: c * super::CHUNK_LEN,
                 len,
                 time_min: lo,
                 time_max: hi,
@@ -126,7 +121,6 @@ impl TableBuffer {
         }
         let tags = req.tags.iter().map(|&id| self.share_tag(id)).collect();
         TableSnapshot {
-            rows: self.rows,
             chunks,
             tags,
             series_state: self.series_state(&req.tag_filters),
