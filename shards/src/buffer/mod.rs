@@ -53,9 +53,21 @@ impl ShardBuffer {
         self.tables.values().map(|t| t.rows).sum()
     }
 
-    /// Approximate heap bytes held.
+    /// Approximate heap bytes held (cheap: a few additions per column).
     pub fn bytes(&self) -> usize {
         self.tables.values().map(TableBuffer::bytes).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(|t| t.rows == 0)
+    }
+
+    /// Time range of every row held, if any.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        self.tables
+            .values()
+            .filter_map(TableBuffer::time_range)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 }
 
@@ -107,6 +119,9 @@ pub struct TableBuffer {
     repeating_series: usize,
     /// (min, max) time of each chunk of rows, for pruning by time.
     chunk_times: Vec<(i64, i64)>,
+    /// Heap bytes of `series` and `series_index`, kept as series are added (summing them on
+    /// every write would cost a pass over all series).
+    series_bytes: usize,
 }
 
 impl TableBuffer {
@@ -175,11 +190,22 @@ impl TableBuffer {
                 .sum::<usize>()
             + self.time.bytes()
             + self.row_series.bytes()
-            + self
-                .series
-                .iter()
-                .map(|s| s.key.len() + s.tag_codes.len() * 8 + s.times.bytes() + 80)
-                .sum::<usize>()
+            + self.series_bytes
+            // Each series keeps its rows' times (see `times`).
+            + self.rows * 8
+    }
+
+    /// The canonical key of series `series`.
+    pub fn series_key(&self, series: u32) -> &[u8] {
+        &self.series[series as usize].key
+    }
+
+    /// Time range of the rows held, if any.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        self.chunk_times
+            .iter()
+            .copied()
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
     fn column_mut(&mut self, schema: &TableSchema, id: u32) -> &mut Column {
@@ -239,6 +265,8 @@ impl TableBuffer {
             tag_codes.push((col, code));
         }
         let id = self.series.len() as u32;
+        // Key, tag codes, the series record and its index entry; times grow a little more.
+        self.series_bytes += row.series_key.len() + tag_codes.len() * 8 + 96;
         self.series.push(Series {
             key: row.series_key.into(),
             tag_codes: tag_codes.into(),

@@ -127,7 +127,8 @@ impl TableBuffer {
         }
     }
 
-    fn share_field(&self, id: u32, c: usize) -> Option<ArrayRef> {
+    /// Chunk `c` of field column `id` as an Arrow array (shared, not copied, once sealed).
+    pub(crate) fn share_field(&self, id: u32, c: usize) -> Option<ArrayRef> {
         let col = self.column(id)?;
         let nulls = col.valid.share_validity(c);
         Some(match &col.data {

@@ -67,11 +67,6 @@ impl SeriesTimes {
         }
         Noted::New
     }
-
-    /// Heap bytes held.
-    pub(crate) fn bytes(&self) -> usize {
-        self.runs.iter().map(|r| r.capacity() * 8).sum::<usize>() + self.runs.capacity() * 24
-    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,8 @@ struct State<F> {
     spare: Vec<u8>,
     /// Durable appends waiting for the sync that covers `pending`.
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    /// Rotations waiting for the segment they close (see [`Wal::rotate`]).
+    rotations: Vec<oneshot::Sender<Result<u64, String>>>,
     file: Option<F>,
     segment: u64,
     /// Logical size of the current segment.
@@ -132,6 +134,7 @@ impl<S: SegmentStore + 'static> Wal<S> {
                 pending: Vec::with_capacity(1 << 20),
                 spare: Vec::with_capacity(1 << 20),
                 waiters: Vec::new(),
+                rotations: Vec::new(),
                 file: None,
                 segment: first_segment,
                 file_len: 0,
@@ -191,6 +194,34 @@ impl<S: SegmentStore + 'static> Wal<S> {
         }
     }
 
+    /// Ends the current segment: everything appended before this call is written, synced
+    /// and in segments up to the returned one; everything appended after goes to later
+    /// segments. A snapshot covering the buffer as of this call covers those segments.
+    pub fn rotate(&self) -> impl std::future::Future<Output = Result<u64, WalError>> {
+        let queued = {
+            let mut st = self.state.borrow_mut();
+            if let Some(f) = &st.failed {
+                Err(WalError::Failed(f.clone()))
+            } else if st.closed {
+                Err(WalError::Closed)
+            } else {
+                let (tx, rx) = oneshot::channel();
+                st.rotations.push(tx);
+                Ok(rx)
+            }
+        };
+        if queued.is_ok() {
+            let _ = self.wake.try_send(());
+        }
+        async move {
+            match queued?.await {
+                Ok(Ok(seg)) => Ok(seg),
+                Ok(Err(e)) => Err(WalError::Failed(e)),
+                Err(_) => Err(WalError::Closed),
+            }
+        }
+    }
+
     /// The committer: run once per log, on the shard's executor. Returns after [`Self::close`]
     /// once everything appended has been written and synced.
     pub async fn run_committer(self: Rc<Self>) {
@@ -202,7 +233,11 @@ impl<S: SegmentStore + 'static> Wal<S> {
         loop {
             let (has_waiters, has_pending, closed) = {
                 let st = self.state.borrow();
-                (!st.waiters.is_empty(), !st.pending.is_empty(), st.closed)
+                (
+                    !st.waiters.is_empty() || !st.rotations.is_empty(),
+                    !st.pending.is_empty() || !st.rotations.is_empty(),
+                    st.closed,
+                )
             };
             if !has_pending {
                 if closed {
@@ -229,7 +264,7 @@ impl<S: SegmentStore + 'static> Wal<S> {
                         })
                         .await;
                     let st = self.state.borrow();
-                    if !woken || !st.waiters.is_empty() || st.closed {
+                    if !woken || !st.waiters.is_empty() || !st.rotations.is_empty() || st.closed {
                         break;
                     }
                 }
@@ -240,14 +275,22 @@ impl<S: SegmentStore + 'static> Wal<S> {
 
     /// Writes and syncs everything pending, then resolves the waiters of this group.
     async fn commit_group(&self) {
-        let (data, waiters, segment) = {
+        let (data, waiters, rotations, segment) = {
             let mut st = self.state.borrow_mut();
             let spare = std::mem::take(&mut st.spare);
             let data = std::mem::replace(&mut st.pending, spare);
             let waiters = std::mem::take(&mut st.waiters);
-            (data, waiters, st.segment)
+            let rotations = std::mem::take(&mut st.rotations);
+            (data, waiters, rotations, st.segment)
         };
-        let result = self.write_and_sync(&data).await;
+        let mut result = self.write_and_sync(&data).await;
+        let mut closed_segment = 0;
+        if result.is_ok() && !rotations.is_empty() {
+            match self.end_segment().await {
+                Ok(seg) => closed_segment = seg,
+                Err(e) => result = Err(e),
+            }
+        }
         self.stats_groups.set(self.stats_groups.get() + 1);
         let mut data = data;
         data.clear();
@@ -264,6 +307,28 @@ impl<S: SegmentStore + 'static> Wal<S> {
         for w in waiters {
             let _ = w.send(outcome.clone());
         }
+        for r in rotations {
+            let _ = r.send(outcome.clone().map(|()| closed_segment));
+        }
+    }
+
+    /// Closes the open segment, if any; returns the last segment that may hold data.
+    async fn end_segment(&self) -> Result<u64, WalError> {
+        let file = {
+            let mut st = self.state.borrow_mut();
+            let Some(file) = st.file.take() else {
+                // Nothing written since the last rotation: earlier segments hold everything.
+                return Ok(st.segment.saturating_sub(1));
+            };
+            st.segment += 1;
+            st.file_len = 0;
+            st.tail_block.clear();
+            (file, st.segment - 1)
+        };
+        if let Err(e) = file.0.close().await {
+            tracing::warn!(segment = file.1, error = %e, "closing a WAL segment failed (it was synced)");
+        }
+        Ok(file.1)
     }
 
     async fn write_and_sync(&self, data: &[u8]) -> Result<(), WalError> {
@@ -388,6 +453,31 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     }
     segs.sort();
     Ok(segs)
+}
+
+/// Deletes the segments of `dir` numbered `through` or lower (they are in Parquet), and
+/// makes the deletions durable. Returns how many were deleted.
+pub fn delete_segments_through(dir: &Path, through: u64) -> Result<usize, WalError> {
+    let mut n = 0;
+    for (seq, path) in list_segments(dir)? {
+        if seq > through {
+            break;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(WalError::Read { path, source }),
+        }
+    }
+    if n > 0 {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| WalError::Read {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    Ok(n)
 }
 
 /// The file name of segment `seq`.

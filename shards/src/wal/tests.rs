@@ -347,3 +347,47 @@ fn dma_groups_of_many_chunks_and_odd_tails_replay_intact() {
         assert!(g == e, "a record of {} bytes came back changed", e.len());
     }
 }
+
+#[test]
+fn rotation_writes_pending_no_sync_data_and_splits_segments() {
+    let store = MemStore::default();
+    let files = store.files.clone();
+    let covered = run(async move {
+        let wal = Wal::new(store, WalConfig::default(), 5);
+        let committer = glommio::spawn_local(wal.clone().run_committer());
+        // Nothing written yet: the segment before the first holds "everything".
+        assert_eq!(wal.rotate().await.unwrap(), 4);
+        append_line(&wal, true, "m v=1").await.unwrap();
+        append_line(&wal, false, "m v=2").await.unwrap();
+        let first = wal.rotate().await.unwrap();
+        // A second rotation with nothing new closes nothing.
+        let again = wal.rotate().await.unwrap();
+        append_line(&wal, true, "m v=3").await.unwrap();
+        wal.close();
+        committer.await;
+        (first, again)
+    });
+    assert_eq!(covered, (5, 5));
+    let files = files.borrow();
+    assert_eq!(lines_in(&files[&5]), vec!["m v=1", "m v=2"]);
+    assert_eq!(lines_in(&files[&6]), vec!["m v=3"]);
+}
+
+#[test]
+fn covered_segments_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    for seq in [3, 4, 7] {
+        std::fs::write(dir.path().join(segment_file_name(seq)), b"").unwrap();
+    }
+    assert_eq!(delete_segments_through(dir.path(), 4).unwrap(), 2);
+    let left: Vec<u64> = list_segments(dir.path())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(left, vec![7]);
+    assert_eq!(
+        delete_segments_through(&dir.path().join("missing"), 9).unwrap(),
+        0
+    );
+}

@@ -1,0 +1,166 @@
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::*;
+use crate::ingest::Applier;
+use crate::precision::Precision;
+use crate::schema::{ColumnType, DbSchema, TableSchema};
+use crate::wal::WalBatch;
+
+fn catalog() -> CatalogSnapshot {
+    let cols = [
+        ("host", ColumnType::Tag),
+        ("dc", ColumnType::Tag),
+        ("time", ColumnType::Time),
+        ("usage", ColumnType::Float),
+        ("n", ColumnType::Int),
+        ("later", ColumnType::Int),
+    ];
+    let table = Arc::new(TableSchema::with_columns(0, "cpu", &cols));
+    CatalogSnapshot::new(
+        1,
+        vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))],
+    )
+}
+
+fn buffer(lines: &str) -> ShardBuffer {
+    let mut buf = ShardBuffer::default();
+    let batch = WalBatch {
+        database_id: 0,
+        precision: Precision::Second,
+        default_time_ns: 0,
+        line_count: lines.lines().count() as u32,
+        lines,
+    };
+    let stats = Applier::default().apply(&mut buf, &catalog(), &batch, |_| true);
+    assert_eq!(stats.skipped, 0);
+    buf
+}
+
+fn read(storage: &Storage, f: &ParquetFile) -> RecordBatch {
+    let bytes = storage.get(&Path::from(f.path.as_str())).unwrap();
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+#[test]
+fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
+    // Two 60 s windows; host b written out of order; (a, 10) written three times.
+    let buf = buffer(
+        "cpu,host=b usage=1,n=1i 70\n\
+         cpu,host=a,dc=x usage=2 10\n\
+         cpu,host=b usage=3 5\n\
+         cpu,dc=x,host=a n=4i 10\n\
+         cpu,host=a,dc=x usage=5 10\n\
+         cpu,host=a,dc=x usage=6 20\n",
+    );
+    let storage = Storage::memory();
+    let faults = RefCell::new(Vec::new());
+    let layout = ShardLayout {
+        index: 1,
+        count: 2,
+        epoch: 3,
+    };
+    let cover = SnapshotCover {
+        wal_covered: 9,
+        absorbed_epochs: vec![2],
+    };
+    let m = persist_buffer(
+        &storage,
+        &buf,
+        &catalog(),
+        Manifest::default(),
+        &layout,
+        &cover,
+        60_000_000_000,
+        &|p| faults.borrow_mut().push(p.to_string()),
+    )
+    .unwrap();
+    assert_eq!(
+        *faults.borrow(),
+        [FAULT_AFTER_PARQUET, FAULT_AFTER_MANIFEST]
+    );
+    assert_eq!((m.version, m.wal_covered, m.next_file_id), (1, 9, 2));
+    assert_eq!(m.absorbed_epochs, vec![2]);
+    assert_eq!(Manifest::load(&storage, 1).unwrap(), m);
+    let [first, second] = &m.files[..] else {
+        panic!("two windows: {:?}", m.files)
+    };
+    assert_eq!(
+        first.path, "db/cpu/1970-01-01/00-00/shard-1-0.parquet",
+        "dated by the window's start"
+    );
+    assert_eq!(
+        (first.row_count, first.min_time, first.max_time),
+        (3, 5_000_000_000, 20_000_000_000)
+    );
+    assert_eq!((second.row_count, second.min_time), (1, 70_000_000_000));
+    assert_eq!(
+        (second.shard_count, second.shard_index, second.epoch),
+        (2, 1, 3)
+    );
+
+    let b = read(&storage, first);
+    let names: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["dc", "host", "later", "n", "usage", "time"]);
+    // Sorted by series key (`cpu\0dc\0x\0host\0a` < `cpu\0host\0b`), then time.
+    let host = b.column(1).as_string::<i32>();
+    let time = b.column(5).as_primitive::<TimestampNanosecondType>();
+    let usage = b.column(4).as_primitive::<Float64Type>();
+    let n = b.column(3).as_primitive::<Int64Type>();
+    assert_eq!(
+        (0..3)
+            .map(|i| (host.value(i), time.value(i) / 1_000_000_000))
+            .collect::<Vec<_>>(),
+        [("a", 10), ("a", 20), ("b", 5)]
+    );
+    // (a, 10): usage from the last write, n from the only write that had it.
+    assert_eq!((usage.value(0), n.value(0)), (5.0, 4));
+    assert!(b.column(2).is_null(0), "a column no row has is all null");
+    assert_eq!(
+        storage.get(&Path::from(first.path.as_str())).unwrap().len() as u64,
+        first.size_bytes
+    );
+}
+
+#[test]
+fn an_empty_buffer_writes_only_the_manifest() {
+    let storage = Storage::memory();
+    let layout = ShardLayout {
+        index: 0,
+        count: 1,
+        epoch: 0,
+    };
+    let cover = SnapshotCover {
+        wal_covered: 4,
+        absorbed_epochs: vec![],
+    };
+    let m = persist_buffer(
+        &storage,
+        &ShardBuffer::default(),
+        &catalog(),
+        Manifest::default(),
+        &layout,
+        &cover,
+        1,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(m.files.is_empty());
+    assert_eq!(m.wal_covered, 4);
+}
