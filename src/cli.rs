@@ -61,6 +61,30 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_QUERY_MEMORY_LIMIT", default_value = "4GiB", value_parser = parse_size)]
     pub query_memory_limit: usize,
 
+    /// Where Parquet files and manifests go: `file` (under <data-dir>/store) or `memory`
+    /// (lost at exit; for tests).
+    #[arg(
+        long,
+        env = "SHARDLINE_OBJECT_STORE",
+        value_enum,
+        default_value = "file"
+    )]
+    pub object_store: ObjectStoreKind,
+
+    /// Time span of one Parquet file: 1m, 5m or 10m.
+    #[arg(long, env = "SHARDLINE_GEN1_DURATION", default_value = "10m", value_parser = parse_gen1)]
+    pub gen1_duration: Duration,
+
+    /// Memory the write buffer of each shard may use (e.g. 512MiB). A snapshot to Parquet
+    /// starts at half of it; at the limit writes wait for the snapshot. Default: half of the
+    /// machine's memory divided by the shard count.
+    #[arg(long, env = "SHARDLINE_BUFFER_MEM_LIMIT", value_parser = parse_size)]
+    pub buffer_mem_limit: Option<usize>,
+
+    /// Longest unpersisted data waits before a snapshot writes it to Parquet (e.g. 10m, 30s).
+    #[arg(long, env = "SHARDLINE_SNAPSHOT_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub snapshot_interval: Duration,
+
     /// Serve without authentication. Token authentication is not implemented yet, so every
     /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.
     #[arg(long)]
@@ -78,6 +102,22 @@ pub struct ServeArgs {
         default_value = "info,glommio::reactor=off"
     )]
     pub log_filter: String,
+}
+
+/// Where persisted files live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectStoreKind {
+    File,
+    Memory,
+}
+
+fn parse_gen1(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "1m" | "5m" | "10m" => parse_duration(s),
+        other => Err(format!(
+            "'{other}' is not a gen1 duration: use 1m, 5m or 10m"
+        )),
+    }
 }
 
 pub fn init_logging(filter: &str) {

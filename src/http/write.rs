@@ -207,6 +207,17 @@ async fn write_body<'a>(
             .await
         {
             tracing::error!(error = %e, "write failed");
+            if e.unavailable {
+                let mut r = api.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("write failed: {e}"),
+                );
+                r.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                return r;
+            }
             return api.error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("write failed: {e}"),

@@ -1,14 +1,18 @@
 //! One database as a DataFusion catalog: schema `iox` holds its tables, schema `system` its
-//! `queries` table; DataFusion adds `information_schema`.
+//! `queries` and `parquet_files` tables; DataFusion adds `information_schema`.
 //!
 //! Invariant: a query sees the database's tables and columns as of the catalog snapshot it
 //! started with; tables created later appear to later queries.
 
 use std::sync::Arc;
 
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
+use object_store::ObjectStore;
+use shardline_shards::persist::ParquetFile;
 use shardline_shards::schema::DbSchema;
 
 use super::log::QueryLog;
@@ -28,13 +32,19 @@ pub struct DatabaseCatalog {
 }
 
 impl DatabaseCatalog {
-    pub fn new(db: Arc<DbSchema>, shards: ShardHandles, log: Arc<QueryLog>) -> Self {
+    pub fn new(
+        db: Arc<DbSchema>,
+        shards: ShardHandles,
+        store: Arc<dyn ObjectStore>,
+        log: Arc<QueryLog>,
+    ) -> Self {
         DatabaseCatalog {
             system: Arc::new(SystemSchemaProvider {
-                database: db.name.to_string(),
+                db: db.clone(),
+                shards: shards.clone(),
                 log,
             }),
-            tables: Arc::new(TableSchemaProvider { db, shards }),
+            tables: Arc::new(TableSchemaProvider { db, shards, store }),
         }
     }
 }
@@ -57,6 +67,7 @@ impl CatalogProvider for DatabaseCatalog {
 struct TableSchemaProvider {
     db: Arc<DbSchema>,
     shards: ShardHandles,
+    store: Arc<dyn ObjectStore>,
 }
 
 #[async_trait]
@@ -69,8 +80,12 @@ impl SchemaProvider for TableSchemaProvider {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
         Ok(self.db.table(name).map(|t| {
-            Arc::new(BufferTable::new(self.db.id, t.clone(), self.shards.clone()))
-                as Arc<dyn TableProvider>
+            Arc::new(BufferTable::new(
+                self.db.id,
+                t.clone(),
+                self.shards.clone(),
+                self.store.clone(),
+            )) as Arc<dyn TableProvider>
         }))
     }
 
@@ -81,26 +96,81 @@ impl SchemaProvider for TableSchemaProvider {
 
 #[derive(Debug)]
 struct SystemSchemaProvider {
-    database: String,
+    db: Arc<DbSchema>,
+    shards: ShardHandles,
     log: Arc<QueryLog>,
 }
+
+const SYSTEM_TABLES: [&str; 2] = ["parquet_files", "queries"];
 
 #[async_trait]
 impl SchemaProvider for SystemSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        vec!["queries".to_string()]
+        SYSTEM_TABLES.iter().map(|s| s.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        if name != "queries" {
-            return Ok(None);
-        }
-        let batch = self.log.batch(&self.database);
-        let table = MemTable::try_new(QueryLog::schema(), vec![vec![batch]])?;
+        let (schema, batch) = match name {
+            "queries" => (QueryLog::schema(), self.log.batch(&self.db.name)),
+            "parquet_files" => {
+                let files = self.shards.files(self.db.id).await?;
+                parquet_files_batch(&self.db, files)?
+            }
+            _ => return Ok(None),
+        };
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
         Ok(Some(Arc::new(table)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == "queries"
+        SYSTEM_TABLES.contains(&name)
     }
+}
+
+/// `system.parquet_files`: one row per file (table_name, path, size_bytes, row_count,
+/// min_time, max_time in ns, as InfluxDB 3 Core lists them), ordered by table and time.
+fn parquet_files_batch(
+    db: &DbSchema,
+    mut files: Vec<ParquetFile>,
+) -> Result<(SchemaRef, RecordBatch), DataFusionError> {
+    files.sort_by(|a, b| {
+        (&a.table_name, a.min_time, &a.path).cmp(&(&b.table_name, b.min_time, &b.path))
+    });
+    // A table's current name (the file records the name it had when written).
+    let name = |f: &ParquetFile| {
+        db.tables
+            .iter()
+            .find(|t| t.id == f.table_id)
+            .map_or_else(|| f.table_name.clone(), |t| t.name.to_string())
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("size_bytes", DataType::Int64, false),
+        Field::new("row_count", DataType::Int64, false),
+        Field::new("min_time", DataType::Int64, false),
+        Field::new("max_time", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(files.iter().map(name))),
+            Arc::new(StringArray::from_iter_values(
+                files.iter().map(|f| f.path.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.size_bytes as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.row_count as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.min_time),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.max_time),
+            )),
+        ],
+    )?;
+    Ok((schema, batch))
 }

@@ -15,6 +15,7 @@
 pub mod catalog;
 pub mod format;
 pub mod log;
+pub mod parquet;
 pub mod scan;
 pub mod shards;
 pub mod table;
@@ -35,7 +36,7 @@ use shardline_shards::schema::DbSchema;
 use crate::catalog::Catalog;
 pub use format::Format;
 use log::QueryLog;
-pub use shards::{ShardHandles, ShardStopped, SnapshotJob};
+pub use shards::{ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob};
 
 /// A query, as a shard hands it over.
 #[derive(Debug)]
@@ -109,6 +110,8 @@ pub struct CoordinatorConfig {
     pub threads: usize,
     /// Memory all running queries may hold at once (sorts, joins, aggregations).
     pub memory_limit: usize,
+    /// Where the shards' Parquet files are.
+    pub store: Arc<dyn object_store::ObjectStore>,
 }
 
 /// State every query reads.
@@ -116,6 +119,7 @@ pub struct CoordinatorConfig {
 struct Shared {
     catalog: Arc<Catalog>,
     shards: ShardHandles,
+    store: Arc<dyn object_store::ObjectStore>,
     log: Arc<QueryLog>,
     runtime_env: Arc<RuntimeEnv>,
     threads: usize,
@@ -147,6 +151,7 @@ impl Coordinator {
         let shared = Arc::new(Shared {
             catalog,
             shards,
+            store: config.store.clone(),
             log: Arc::new(QueryLog::default()),
             runtime_env,
             threads,
@@ -315,6 +320,7 @@ fn session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryEr
         Arc::new(catalog::DatabaseCatalog::new(
             db,
             shared.shards.clone(),
+            shared.store.clone(),
             shared.log.clone(),
         )),
     );

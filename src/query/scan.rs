@@ -338,7 +338,12 @@ impl Iterator for SnapshotBatches {
 
 /// Narrows `[min, max]` by the conjuncts of `e` that compare column `time_index` with a
 /// timestamp literal. Anything else is left to the filters above the scan.
-fn narrow_time(e: &Arc<dyn PhysicalExpr>, time_index: usize, min: &mut i64, max: &mut i64) {
+pub(crate) fn narrow_time(
+    e: &Arc<dyn PhysicalExpr>,
+    time_index: usize,
+    min: &mut i64,
+    max: &mut i64,
+) {
     let Some(b) = e.downcast_ref::<BinaryExpr>() else {
         return;
     };

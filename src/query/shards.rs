@@ -1,8 +1,14 @@
-//! How the query engine reaches the shards: one channel per shard carrying snapshot jobs.
+//! How the query engine reaches the shards: one channel per shard carrying jobs.
 //!
 //! The shard answers on its own thread between other tasks; it never waits on the engine.
-//! Invariant: a job is always answered (a shard without the table answers an empty
-//! snapshot) unless the shard has stopped, which the engine sees as an error.
+//! Invariants:
+//! - A job is always answered (a shard without the table answers no sources) unless the
+//!   shard has stopped, which the engine sees as an error.
+//! - A table answer is taken in one step: the shard's buffers (frozen and active) and the
+//!   Parquet files of its manifests, so every row is in exactly one of them.
+//! - When any two of the answer's sources may hold the same point (overlapping time ranges
+//!   and possibly the same series), or the engine asks for it, every buffer snapshot carries
+//!   all of the table's tags, which merging needs to identify points.
 
 use std::sync::Arc;
 
@@ -10,39 +16,225 @@ use datafusion::error::DataFusionError;
 use futures::channel::oneshot;
 use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
 use shardline_shards::buffer::ShardBuffer;
+use shardline_shards::persist::{Manifest, ParquetFile};
 
 /// A shard could not answer: it is shutting down.
 #[derive(Debug, thiserror::Error)]
 #[error("shard {0} is shutting down")]
 pub struct ShardStopped(pub usize);
 
-/// A request for one table's snapshot.
+/// What a shard holds, as a job sees it.
+#[derive(Debug)]
+pub struct ShardView<'a> {
+    pub shard: usize,
+    pub shard_count: usize,
+    /// Being persisted: older than `active`.
+    pub frozen: Option<&'a ShardBuffer>,
+    pub active: &'a ShardBuffer,
+    /// This shard's manifest and those it adopted from an earlier, larger shard count.
+    pub manifests: Vec<&'a Manifest>,
+}
+
+/// A request for one table's sources.
 #[derive(Debug)]
 pub struct SnapshotJob {
     pub database_id: u32,
     pub table_id: u32,
     pub request: SnapshotRequest,
-    pub reply: oneshot::Sender<TableSnapshot>,
+    /// The table's tags not in `request.tags` (snapshots that may need merging carry them
+    /// after the requested ones).
+    pub other_tags: Vec<u32>,
+    /// Carry all tags even without an overlap inside this shard.
+    pub force_all_tags: bool,
+    pub reply: oneshot::Sender<ShardTableSnapshot>,
 }
 
-impl SnapshotJob {
-    /// Answers the job from a shard's buffer.
-    pub fn answer(self, buffer: &ShardBuffer) {
-        let snapshot = match buffer.table(self.database_id, self.table_id) {
-            Some(t) => t.snapshot(&self.request),
-            None => TableSnapshot::empty(self.request.tags.len()),
-        };
-        let _ = self.reply.send(snapshot);
+/// One shard's sources of one table, oldest first within each kind.
+#[derive(Debug, Clone)]
+pub struct ShardTableSnapshot {
+    pub shard: usize,
+    pub shard_count: usize,
+    /// Parquet files overlapping the requested time range, by (epoch, id).
+    pub files: Vec<ParquetFile>,
+    /// Frozen buffer (if it has the table), then the active buffer (if it has it).
+    pub buffers: Vec<TableSnapshot>,
+    /// Whether the buffer snapshots carry every tag (requested ones first).
+    pub all_tags: bool,
+}
+
+/// The time span of a source and the layout it belongs to, for overlap checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub min: i64,
+    pub max: i64,
+    pub shard_count: u32,
+    pub shard_index: u32,
+}
+
+impl Span {
+    /// Whether two sources may hold the same point.
+    pub fn may_overlap(&self, o: &Span) -> bool {
+        (self.shard_count != o.shard_count || self.shard_index == o.shard_index)
+            && self.min <= o.max
+            && o.min <= self.max
+    }
+
+    pub fn of_file(f: &ParquetFile, lo: i64, hi: i64) -> Span {
+        Span {
+            min: f.min_time.max(lo),
+            max: f.max_time.min(hi),
+            shard_count: f.shard_count,
+            shard_index: f.shard_index,
+        }
+    }
+
+    pub fn of_buffer(
+        s: &TableSnapshot,
+        shard: usize,
+        count: usize,
+        lo: i64,
+        hi: i64,
+    ) -> Option<Span> {
+        let min = s.chunks.iter().map(|c| c.time_min).min()?;
+        let max = s.chunks.iter().map(|c| c.time_max).max()?;
+        Some(Span {
+            min: min.max(lo),
+            max: max.min(hi),
+            shard_count: count as u32,
+            shard_index: shard as u32,
+        })
     }
 }
 
-/// The engine's end of every shard's snapshot channel.
+/// Groups of sources that may share points (connected components of `may_overlap`), each
+/// sorted; sources alone in their group need no merging.
+pub fn overlap_groups(spans: &[Span]) -> Vec<Vec<usize>> {
+    let n = spans.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut by_min: Vec<usize> = (0..n).collect();
+    by_min.sort_by_key(|&i| spans[i].min);
+    // Sweep by start time: only sources still open when another starts can overlap it.
+    let mut open: Vec<usize> = Vec::new();
+    for &i in &by_min {
+        open.retain(|&j| spans[j].max >= spans[i].min);
+        for &j in &open {
+            if spans[i].may_overlap(&spans[j]) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a] = b;
+            }
+        }
+        open.push(i);
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    groups.into_values().collect()
+}
+
+impl SnapshotJob {
+    /// Answers the job from a shard's holdings.
+    pub fn answer(self, view: &ShardView<'_>) {
+        let req = &self.request;
+        let mut files: Vec<ParquetFile> = view
+            .manifests
+            .iter()
+            .flat_map(|m| m.files.iter())
+            .filter(|f| {
+                f.database_id == self.database_id
+                    && f.table_id == self.table_id
+                    && f.overlaps(req.time_min, req.time_max)
+            })
+            .cloned()
+            .collect();
+        files.sort_by_key(ParquetFile::order);
+        let tables: Vec<_> = [view.frozen, Some(view.active)]
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.table(self.database_id, self.table_id))
+            .collect();
+        let mut spans: Vec<Span> = files
+            .iter()
+            .map(|f| Span::of_file(f, req.time_min, req.time_max))
+            .collect();
+        for t in &tables {
+            if let Some((lo, hi)) = t.time_range() {
+                if lo <= req.time_max && hi >= req.time_min {
+                    spans.push(Span {
+                        min: lo.max(req.time_min),
+                        max: hi.min(req.time_max),
+                        shard_count: view.shard_count as u32,
+                        shard_index: view.shard as u32,
+                    });
+                }
+            }
+        }
+        let overlap = overlap_groups(&spans).iter().any(|g| g.len() > 1);
+        let all_tags = self.force_all_tags || overlap;
+        let full;
+        let request = if all_tags {
+            let mut r = req.clone();
+            r.tags.extend(&self.other_tags);
+            full = r;
+            &full
+        } else {
+            req
+        };
+        let buffers = tables.iter().map(|t| t.snapshot(request)).collect();
+        let _ = self.reply.send(ShardTableSnapshot {
+            shard: view.shard,
+            shard_count: view.shard_count,
+            files,
+            buffers,
+            all_tags,
+        });
+    }
+}
+
+/// Work for a shard.
+#[derive(Debug)]
+pub enum ShardJob {
+    Snapshot(SnapshotJob),
+    /// Every Parquet file of a database this shard lists.
+    Files {
+        database_id: u32,
+        reply: oneshot::Sender<Vec<ParquetFile>>,
+    },
+}
+
+impl ShardJob {
+    pub fn answer(self, view: &ShardView<'_>) {
+        match self {
+            ShardJob::Snapshot(j) => j.answer(view),
+            ShardJob::Files { database_id, reply } => {
+                let files = view
+                    .manifests
+                    .iter()
+                    .flat_map(|m| m.files.iter())
+                    .filter(|f| f.database_id == database_id)
+                    .cloned()
+                    .collect();
+                let _ = reply.send(files);
+            }
+        }
+    }
+}
+
+/// The engine's end of every shard's job channel.
 #[derive(Debug, Clone)]
-pub struct ShardHandles(Arc<[flume::Sender<SnapshotJob>]>);
+pub struct ShardHandles(Arc<[flume::Sender<ShardJob>]>);
 
 impl ShardHandles {
     /// Handles for `n` shards, and each shard's receiving end.
-    pub fn new(n: usize) -> (Self, Vec<flume::Receiver<SnapshotJob>>) {
+    pub fn new(n: usize) -> (Self, Vec<flume::Receiver<ShardJob>>) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| flume::unbounded()).unzip();
         (ShardHandles(txs.into()), rxs)
     }
@@ -55,23 +247,76 @@ impl ShardHandles {
         self.0.is_empty()
     }
 
-    /// A snapshot of one table from shard `shard`.
+    /// One table's sources from shard `shard`.
     pub async fn snapshot(
         &self,
         shard: usize,
         database_id: u32,
         table_id: u32,
         request: SnapshotRequest,
-    ) -> Result<TableSnapshot, DataFusionError> {
+        other_tags: Vec<u32>,
+        force_all_tags: bool,
+    ) -> Result<ShardTableSnapshot, DataFusionError> {
         let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
         let (tx, rx) = oneshot::channel();
         let job = SnapshotJob {
             database_id,
             table_id,
             request,
+            other_tags,
+            force_all_tags,
             reply: tx,
         };
-        self.0[shard].send(job).map_err(|_| stopped())?;
+        self.0[shard]
+            .send(ShardJob::Snapshot(job))
+            .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
+    }
+
+    /// Every Parquet file of a database, from all shards.
+    pub async fn files(&self, database_id: u32) -> Result<Vec<ParquetFile>, DataFusionError> {
+        let mut out = Vec::new();
+        for shard in 0..self.len() {
+            let (tx, rx) = oneshot::channel();
+            let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
+            self.0[shard]
+                .send(ShardJob::Files {
+                    database_id,
+                    reply: tx,
+                })
+                .map_err(|_| stopped())?;
+            out.extend(rx.await.map_err(|_| stopped())?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(min: i64, max: i64, count: u32, index: u32) -> Span {
+        Span {
+            min,
+            max,
+            shard_count: count,
+            shard_index: index,
+        }
+    }
+
+    #[test]
+    fn groups_join_only_sources_that_may_share_points() {
+        let spans = [
+            span(0, 10, 2, 0),  // 0
+            span(10, 20, 2, 0), // 1: touches 0 at 10
+            span(0, 20, 2, 1),  // 2: other shard of the same layout
+            span(30, 40, 2, 1), // 3: alone
+            span(15, 35, 3, 0), // 4: older layout, joins 1, 2 and 3
+            span(50, 60, 2, 0), // 5
+        ];
+        let g = overlap_groups(&spans);
+        assert_eq!(g, vec![vec![0, 1, 2, 3, 4], vec![5]]);
+        let g = overlap_groups(&spans[..4]);
+        assert_eq!(g, vec![vec![0, 1], vec![2], vec![3]]);
     }
 }

@@ -38,8 +38,16 @@ use datafusion::physical_plan::{
 use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
 use shardline_shards::schema::{ColumnType, TableSchema};
 
-use super::scan::{OutputColumn, SnapshotBatches};
-use super::shards::ShardHandles;
+use arrow::array::RecordBatch;
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
+use futures::StreamExt;
+use object_store::ObjectStore;
+use shardline_shards::persist::merge::{merge_last_write_wins, PointKey};
+use shardline_shards::persist::ParquetFile;
+
+use super::parquet::{read_file, FileRead};
+use super::scan::{narrow_time, OutputColumn, SnapshotBatches};
+use super::shards::{overlap_groups, ShardHandles, ShardTableSnapshot, Span};
 
 /// The Arrow type of a column.
 pub fn arrow_type(ty: ColumnType) -> DataType {
@@ -63,10 +71,16 @@ pub struct BufferTable {
     order: Vec<u32>,
     schema: SchemaRef,
     shards: ShardHandles,
+    store: Arc<dyn ObjectStore>,
 }
 
 impl BufferTable {
-    pub fn new(database_id: u32, table: Arc<TableSchema>, shards: ShardHandles) -> Self {
+    pub fn new(
+        database_id: u32,
+        table: Arc<TableSchema>,
+        shards: ShardHandles,
+        store: Arc<dyn ObjectStore>,
+    ) -> Self {
         let rank = |t: ColumnType| match t {
             ColumnType::Tag => 0,
             ColumnType::Time => 2,
@@ -84,6 +98,7 @@ impl BufferTable {
             schema: Arc::new(Schema::new(fields)),
             table,
             shards,
+            store,
         }
     }
 }
@@ -152,28 +167,126 @@ impl TableProvider for BufferTable {
         // Snapshots are taken now, at planning: the plan's statistics come from them (row
         // counts, tag cardinalities, time bounds steer join order and aggregation), and every
         // partition reads what the shards held when the query was planned.
-        let partitions = self.shards.len();
-        let snapshots = futures::future::try_join_all((0..partitions).map(|shard| {
-            self.shards
-                .snapshot(shard, self.database_id, self.table.id, request.clone())
-        }))
-        .await?;
+        let other_tags: Vec<u32> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&id| {
+                self.table.columns[id as usize].ty == ColumnType::Tag && !request.tags.contains(&id)
+            })
+            .collect();
+        let shards = self.shards.len();
+        let take = |force: bool| {
+            futures::future::try_join_all((0..shards).map(|shard| {
+                self.shards.snapshot(
+                    shard,
+                    self.database_id,
+                    self.table.id,
+                    request.clone(),
+                    other_tags.clone(),
+                    force,
+                )
+            }))
+        };
+        let mut answers = take(false).await?;
+        // Files of another shard layout may share series with any shard's sources: merging
+        // them needs every source's tags, which only the shards can add.
+        let foreign = answers
+            .iter()
+            .flat_map(|a| a.files.iter())
+            .any(|f| f.shard_count as usize != shards);
+        if foreign && answers.iter().any(|a| !a.all_tags) {
+            answers = take(true).await?;
+        }
+        let partitions = plan_partitions(answers, request.time_min, request.time_max);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(partitions),
+            Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
+        let mut all_tags = request.tags.clone();
+        all_tags.extend(&other_tags);
+        let names = |ids: &[u32]| -> Vec<String> {
+            ids.iter()
+                .map(|&id| self.table.columns[id as usize].name.to_string())
+                .collect()
+        };
         Ok(Arc::new(BufferScanExec {
             table_name: self.table.name.to_string(),
             schema,
             columns,
-            request,
-            snapshots: Arc::new(snapshots),
+            request: request.clone(),
+            tag_names: names(&all_tags),
+            field_names: names(&request.fields),
+            tag_filters: request
+                .tag_filters
+                .iter()
+                .map(|(id, v)| (self.table.columns[*id as usize].name.to_string(), v.clone()))
+                .collect(),
+            partitions: Arc::new(partitions),
+            store: self.store.clone(),
             pushed: Vec::new(),
             properties: Arc::new(properties),
         }))
     }
+}
+
+/// One thing a partition reads.
+#[derive(Debug, Clone)]
+enum Unit {
+    Buffer(TableSnapshot),
+    File(ParquetFile),
+    /// Sources that may share points, oldest first: read in full and merged.
+    Merge(Vec<Unit>),
+}
+
+/// Splits the shards' sources into partitions: by default partition `i` reads shard `i`'s
+/// sources; sources that may share points are merged, in the partition of the lowest shard
+/// among them.
+fn plan_partitions(
+    answers: Vec<ShardTableSnapshot>,
+    time_min: i64,
+    time_max: i64,
+) -> Vec<Vec<Unit>> {
+    let n = answers.len();
+    // (shard, age rank, unit, span): files age by (epoch, id), then frozen, then active.
+    let mut sources: Vec<(usize, (u8, u64, u64), Unit, Option<Span>)> = Vec::new();
+    for a in answers {
+        for f in a.files {
+            let span = Span::of_file(&f, time_min, time_max);
+            sources.push((a.shard, (0, f.epoch, f.id), Unit::File(f), Some(span)));
+        }
+        for (k, b) in a.buffers.into_iter().enumerate() {
+            let span = Span::of_buffer(&b, a.shard, a.shard_count, time_min, time_max);
+            if span.is_none() {
+                continue; // nothing in range
+            }
+            sources.push((a.shard, (1, k as u64, 0), Unit::Buffer(b), span));
+        }
+    }
+    let spans: Vec<Span> = sources.iter().map(|s| s.3.expect("set above")).collect();
+    let mut partitions: Vec<Vec<Unit>> = vec![Vec::new(); n.max(1)];
+    let mut slots: Vec<Option<(usize, (u8, u64, u64), Unit, Option<Span>)>> =
+        sources.into_iter().map(Some).collect();
+    for group in overlap_groups(&spans) {
+        let mut members: Vec<_> = group
+            .iter()
+            .map(|&i| slots[i].take().expect("each source is in one group"))
+            .collect();
+        let home = members
+            .iter()
+            .map(|m| m.0)
+            .min()
+            .expect("groups are not empty");
+        if members.len() == 1 {
+            partitions[home].push(members.pop().expect("one").2);
+        } else {
+            members.sort_by_key(|m| (m.1, m.0));
+            partitions[home].push(Unit::Merge(members.into_iter().map(|m| m.2).collect()));
+        }
+    }
+    partitions
 }
 
 /// What the filters allow, as far as the shards can prune.
@@ -403,50 +516,81 @@ fn timestamp_ns(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-/// The physical scan: partition `i` reads shard `i`.
+/// The physical scan: partition `i` reads shard `i`'s buffers and files (and any group of
+/// sources that must be merged whose lowest shard is `i`).
 #[derive(Debug)]
 pub struct BufferScanExec {
     table_name: String,
     schema: SchemaRef,
     columns: Vec<OutputColumn>,
     request: SnapshotRequest,
-    /// One per shard (partition).
-    snapshots: Arc<Vec<TableSnapshot>>,
+    /// Every tag's name: the requested ones first (as in `request.tags`), then the others.
+    tag_names: Vec<String>,
+    /// Names of `request.fields`.
+    field_names: Vec<String>,
+    /// `request.tag_filters` by tag name.
+    tag_filters: Vec<(String, Vec<String>)>,
+    partitions: Arc<Vec<Vec<Unit>>>,
+    store: Arc<dyn ObjectStore>,
     /// Filters pushed down by the physical plan (e.g. a hash join's dynamic filter), read
     /// when each partition starts.
     pushed: Vec<Arc<dyn PhysicalExpr>>,
     properties: Arc<PlanProperties>,
 }
 
+fn unit_stats(
+    u: &Unit,
+    rows: &mut usize,
+    min: &mut Option<i64>,
+    max: &mut Option<i64>,
+    tags: &mut Vec<usize>,
+) {
+    let mut time = |lo: i64, hi: i64| {
+        *min = Some(min.map_or(lo, |m| m.min(lo)));
+        *max = Some(max.map_or(hi, |m| m.max(hi)));
+    };
+    match u {
+        Unit::Buffer(s) => {
+            for c in &s.chunks {
+                *rows += c.len;
+                time(c.time_min, c.time_max);
+            }
+            for (i, t) in s.tags.iter().enumerate() {
+                if let Some(d) = tags.get_mut(i) {
+                    *d = (*d).max(t.values.len());
+                }
+            }
+        }
+        Unit::File(f) => {
+            *rows += f.row_count as usize;
+            time(f.min_time, f.max_time);
+        }
+        Unit::Merge(m) => {
+            for u in m {
+                unit_stats(u, rows, min, max, tags);
+            }
+        }
+    }
+}
+
 impl BufferScanExec {
-    /// Estimates from the snapshots of the given partition (all when `None`).
+    /// Estimates from the partition's sources (all partitions when `None`).
     fn statistics(&self, partition: Option<usize>) -> Statistics {
-        let snaps: Vec<&TableSnapshot> = match partition {
-            Some(p) => self.snapshots.get(p).into_iter().collect(),
-            None => self.snapshots.iter().collect(),
+        let parts: Vec<&Vec<Unit>> = match partition {
+            Some(p) => self.partitions.get(p).into_iter().collect(),
+            None => self.partitions.iter().collect(),
         };
-        let rows: usize = snaps
-            .iter()
-            .flat_map(|s| s.chunks.iter())
-            .map(|c| c.len)
-            .sum();
-        let time_min = snaps
-            .iter()
-            .flat_map(|s| s.chunks.iter())
-            .map(|c| c.time_min)
-            .min();
-        let time_max = snaps
-            .iter()
-            .flat_map(|s| s.chunks.iter())
-            .map(|c| c.time_max)
-            .max();
+        let (mut rows, mut time_min, mut time_max) = (0, None, None);
+        let mut distinct = vec![0usize; self.request.tags.len()];
+        for u in parts.into_iter().flatten() {
+            unit_stats(u, &mut rows, &mut time_min, &mut time_max, &mut distinct);
+        }
         let mut stats = Statistics::new_unknown(&self.schema);
         stats.num_rows = Precision::Inexact(rows);
         for (col, out) in stats.column_statistics.iter_mut().zip(&self.columns) {
             match out {
                 OutputColumn::Tag(i) => {
-                    let distinct = snaps.iter().map(|s| s.tags[*i].values.len()).max();
-                    if let Some(d) = distinct {
+                    if let Some(&d) = distinct.get(*i) {
                         col.distinct_count = Precision::Inexact(d);
                     }
                 }
@@ -473,10 +617,32 @@ impl DisplayAs for BufferScanExec {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(
                     f,
-                    "BufferScanExec: table={}, shards={}",
+                    "BufferScanExec: table={}, partitions={}",
                     self.table_name,
-                    self.snapshots.len()
+                    self.partitions.len()
                 )?;
+                let files: usize = self
+                    .partitions
+                    .iter()
+                    .flatten()
+                    .map(|u| match u {
+                        Unit::File(_) => 1,
+                        Unit::Merge(m) => m.iter().filter(|u| matches!(u, Unit::File(_))).count(),
+                        Unit::Buffer(_) => 0,
+                    })
+                    .sum();
+                if files > 0 {
+                    write!(f, ", files={files}")?;
+                }
+                let merges = self
+                    .partitions
+                    .iter()
+                    .flatten()
+                    .filter(|u| matches!(u, Unit::Merge(_)))
+                    .count();
+                if merges > 0 {
+                    write!(f, ", merged_groups={merges}")?;
+                }
                 if self.request.time_min != i64::MIN || self.request.time_max != i64::MAX {
                     write!(
                         f,
@@ -567,7 +733,11 @@ impl ExecutionPlan for BufferScanExec {
             schema: self.schema.clone(),
             columns: self.columns.clone(),
             request: self.request.clone(),
-            snapshots: self.snapshots.clone(),
+            tag_names: self.tag_names.clone(),
+            field_names: self.field_names.clone(),
+            tag_filters: self.tag_filters.clone(),
+            partitions: self.partitions.clone(),
+            store: self.store.clone(),
             pushed,
             properties: self.properties.clone(),
         };
@@ -590,24 +760,246 @@ impl ExecutionPlan for BufferScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let snapshot = self.snapshots.get(partition).cloned().ok_or_else(|| {
+        let units = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!(
-                "partition {partition} of a scan over {} shards",
-                self.snapshots.len()
+                "partition {partition} of a scan with {} partitions",
+                self.partitions.len()
             ))
         })?;
-        let batches = SnapshotBatches::new(
-            self.schema.clone(),
-            self.columns.clone(),
-            snapshot,
-            self.request.time_min,
-            self.request.time_max,
-        )
-        .with_dynamic_filters(self.pushed.clone());
-        let stream = futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from)));
+        let reader = Arc::new(PartitionReader {
+            schema: self.schema.clone(),
+            columns: self.columns.clone(),
+            tag_names: self.tag_names.clone(),
+            field_names: self.field_names.clone(),
+            field_types: self
+                .columns
+                .iter()
+                .filter_map(|c| match c {
+                    OutputColumn::Field(i, ty) => Some((*i, ty.clone())),
+                    _ => None,
+                })
+                .collect(),
+            tag_filters: self.tag_filters.clone(),
+            store: self.store.clone(),
+            time_min: self.request.time_min,
+            time_max: self.request.time_max,
+        });
+        let pushed = self.pushed.clone();
+        // Built when first polled: a hash join's dynamic filter is known by then.
+        let stream = futures::stream::once(async move {
+            let (lo, hi) = reader.narrowed(&pushed);
+            let streams: Vec<_> = units
+                .into_iter()
+                .map(|u| reader.clone().unit_stream(u, lo, hi, pushed.clone()))
+                .collect();
+            futures::stream::iter(streams).flatten()
+        })
+        .flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
+    }
+}
+
+/// Everything a partition needs to read its units.
+#[derive(Debug)]
+struct PartitionReader {
+    schema: SchemaRef,
+    columns: Vec<OutputColumn>,
+    tag_names: Vec<String>,
+    field_names: Vec<String>,
+    /// (index in `field_names`, type) of each projected field.
+    field_types: Vec<(usize, DataType)>,
+    tag_filters: Vec<(String, Vec<String>)>,
+    store: Arc<dyn ObjectStore>,
+    time_min: i64,
+    time_max: i64,
+}
+
+type BatchStream = futures::stream::BoxStream<'static, DfResult<RecordBatch>>;
+
+impl PartitionReader {
+    /// The time range narrowed by the dynamic filters' current values.
+    fn narrowed(&self, pushed: &[Arc<dyn PhysicalExpr>]) -> (i64, i64) {
+        let (mut lo, mut hi) = (self.time_min, self.time_max);
+        if let Some(t) = self
+            .columns
+            .iter()
+            .position(|c| matches!(c, OutputColumn::Time))
+        {
+            for f in pushed {
+                if let Ok(current) = snapshot_physical_expr(f.clone()) {
+                    narrow_time(&current, t, &mut lo, &mut hi);
+                }
+            }
+        }
+        (lo, hi)
+    }
+
+    fn field_type(&self, i: usize) -> DataType {
+        self.field_types
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, t)| t.clone())
+            .unwrap_or(DataType::Null)
+    }
+
+    /// The layout merging reads: every tag, the requested fields, time.
+    fn full_layout(&self) -> (SchemaRef, Vec<OutputColumn>, Vec<(String, DataType)>) {
+        let mut fields = Vec::new();
+        let mut cols = Vec::new();
+        let mut read = Vec::new();
+        for (i, n) in self.tag_names.iter().enumerate() {
+            fields.push(Field::new(n, DataType::Utf8View, true));
+            cols.push(OutputColumn::Tag(i));
+            read.push((n.clone(), DataType::Utf8View));
+        }
+        for (i, n) in self.field_names.iter().enumerate() {
+            let ty = self.field_type(i);
+            fields.push(Field::new(n, ty.clone(), true));
+            cols.push(OutputColumn::Field(i, ty.clone()));
+            read.push((n.clone(), ty));
+        }
+        let time = arrow_type(ColumnType::Time);
+        fields.push(Field::new("time", time.clone(), false));
+        cols.push(OutputColumn::Time);
+        read.push(("time".into(), time));
+        (Arc::new(Schema::new(fields)), cols, read)
+    }
+
+    fn file_read(
+        &self,
+        schema: SchemaRef,
+        columns: Vec<(String, DataType)>,
+        lo: i64,
+        hi: i64,
+    ) -> Arc<FileRead> {
+        Arc::new(FileRead {
+            columns,
+            schema,
+            time_min: lo,
+            time_max: hi,
+            tag_filters: self.tag_filters.clone(),
+        })
+    }
+
+    /// Output columns by name and type, for files.
+    fn output_read(&self) -> Vec<(String, DataType)> {
+        self.columns
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(_, f)| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    }
+
+    fn unit_stream(
+        self: Arc<Self>,
+        unit: Unit,
+        lo: i64,
+        hi: i64,
+        pushed: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> BatchStream {
+        match unit {
+            Unit::Buffer(snapshot) => {
+                let batches = SnapshotBatches::new(
+                    self.schema.clone(),
+                    self.columns.clone(),
+                    snapshot,
+                    self.time_min,
+                    self.time_max,
+                )
+                .with_dynamic_filters(pushed);
+                futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from))).boxed()
+            }
+            Unit::File(f) if !f.overlaps(lo, hi) => futures::stream::empty().boxed(),
+            Unit::File(f) => {
+                let read = self.file_read(self.schema.clone(), self.output_read(), lo, hi);
+                read_file(self.store.clone(), &f, read)
+            }
+            Unit::Merge(members) => futures::stream::once(async move {
+                match self.merge(members, lo, hi, pushed).await {
+                    Ok(batches) => futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
+                    Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+                }
+            })
+            .flatten()
+            .boxed(),
+        }
+    }
+
+    /// Reads every member in full, merges them last-write-wins, and shapes the output.
+    async fn merge(
+        &self,
+        members: Vec<Unit>,
+        lo: i64,
+        hi: i64,
+        pushed: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> DfResult<Vec<RecordBatch>> {
+        let (full_schema, full_cols, full_read) = self.full_layout();
+        let ntags = self.tag_names.len();
+        let mut inputs = Vec::new();
+        for m in members {
+            match m {
+                Unit::Buffer(snapshot) => {
+                    if snapshot.tags.len() < ntags {
+                        return Err(DataFusionError::Internal(
+                            "a buffer to merge was snapshot without all of its tags".into(),
+                        ));
+                    }
+                    let batches = SnapshotBatches::new(
+                        full_schema.clone(),
+                        full_cols.clone(),
+                        snapshot,
+                        self.time_min,
+                        self.time_max,
+                    )
+                    .with_dynamic_filters(pushed.clone());
+                    for b in batches {
+                        inputs.push(b?);
+                    }
+                }
+                Unit::File(f) => {
+                    if !f.overlaps(lo, hi) {
+                        continue;
+                    }
+                    let read = self.file_read(full_schema.clone(), full_read.clone(), lo, hi);
+                    let mut s = read_file(self.store.clone(), &f, read);
+                    while let Some(b) = s.next().await {
+                        inputs.push(b?);
+                    }
+                }
+                Unit::Merge(_) => {
+                    return Err(DataFusionError::Internal("nested merge groups".into()));
+                }
+            }
+        }
+        let key = PointKey {
+            tags: (0..ntags).collect(),
+            time: full_cols.len() - 1,
+        };
+        let merged = merge_last_write_wins(&inputs, &key, 8192)?;
+        // Output column i comes from full column `pick[i]`.
+        let pick: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| match c {
+                OutputColumn::Tag(i) => *i,
+                OutputColumn::Field(i, _) => ntags + i,
+                OutputColumn::Time => full_cols.len() - 1,
+            })
+            .collect();
+        merged
+            .into_iter()
+            .map(|b| {
+                let cols = pick.iter().map(|&i| b.column(i).clone()).collect();
+                RecordBatch::try_new_with_options(
+                    self.schema.clone(),
+                    cols,
+                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                )
+                .map_err(DataFusionError::from)
+            })
+            .collect()
     }
 }

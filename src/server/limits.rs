@@ -89,3 +89,19 @@ pub fn allowed_cpus() -> Vec<usize> {
         .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
         .collect()
 }
+
+/// Physical memory of the machine, in bytes (1 GiB if it cannot be read).
+pub fn physical_memory() -> usize {
+    // SAFETY: sysconf takes an integer name and returns a number; no memory is passed.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && page > 0 {
+        (pages as usize).saturating_mul(page as usize)
+    } else {
+        1 << 30
+    }
+}

@@ -7,7 +7,10 @@
 //! close this shard's mesh senders, wait until every peer has closed theirs (so no forwarded
 //! write is still in flight), then write and sync what the WAL holds.
 
+mod fault;
+pub mod layout;
 pub mod limits;
+pub mod persist;
 pub mod shard;
 
 use std::net::SocketAddr;
@@ -20,8 +23,13 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use shardline_shards::wal::{DmaStore, Wal, WalConfig};
 
+use std::collections::BTreeMap;
+
+use shardline_shards::persist::{Manifest, PersistError, Storage};
+
 use crate::catalog::Catalog;
 use crate::cli::ServeArgs;
+use persist::{PersistConfig, PersistState};
 use shard::{ShardCtx, ShardMsg, SharedConfig};
 
 /// How long shutdown waits for open connections to finish their requests.
@@ -35,6 +43,10 @@ pub enum ServeError {
     Limits(#[from] limits::LimitError),
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
+    #[error("persistence: {0}")]
+    Persist(#[from] PersistError),
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -81,10 +93,44 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         source,
     })?;
     let catalog = Catalog::open(&data_dir)?;
-    let wal_dirs = wal_dirs(&data_dir).map_err(|source| ServeError::DataDir {
-        path: data_dir.clone(),
-        source,
+    let storage = match args.object_store {
+        crate::cli::ObjectStoreKind::File => Storage::local(data_dir.join("store"))?,
+        crate::cli::ObjectStoreKind::Memory => {
+            tracing::warn!("--object-store memory: Parquet files and manifests live in memory and are lost at exit; the WAL they cover is deleted once they are written");
+            Storage::memory()
+        }
+    };
+    let layout = layout::open(&data_dir, shards, |j| {
+        Manifest::load(&storage, j).map(|m| m.wal_covered)
     })?;
+    // Every shard directory's manifest: this layout's own, and those of a larger count.
+    let mut manifests: BTreeMap<usize, Manifest> = BTreeMap::new();
+    let dirs: Vec<usize> = layout::shard_dirs(&data_dir)?
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    for j in (0..shards).chain(dirs) {
+        if let std::collections::btree_map::Entry::Vacant(e) = manifests.entry(j) {
+            e.insert(Manifest::load(&storage, j)?);
+        }
+    }
+    let absorption = layout::Absorption::new(shards, layout::old_wal_dirs(&data_dir)?, |s, e| {
+        manifests
+            .get(&s)
+            .is_some_and(|m| m.absorbed_epochs.contains(&e))
+    });
+    let old_wal = layout::old_wal_dirs(&data_dir)?;
+    let buffer_limit = args
+        .buffer_mem_limit
+        .unwrap_or_else(|| limits::physical_memory() / 2 / shards);
+    let persist_config = PersistConfig {
+        storage: storage.clone(),
+        buffer_limit,
+        snapshot_interval: args.snapshot_interval,
+        gen1_ns: args.gen1_duration.as_nanos() as i64,
+        shard_count: shards,
+        epoch: layout.epoch,
+    };
 
     // With port 0, reserve one port for all shards: a bound, never-listening SO_REUSEPORT
     // socket holds it until every shard's listener is bound to the same port.
@@ -106,6 +152,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         &crate::query::CoordinatorConfig {
             threads: args.query_threads.unwrap_or(shards),
             memory_limit: args.query_memory_limit,
+            store: storage.store(),
         },
         catalog.clone(),
         shard_handles,
@@ -122,11 +169,25 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = flume::bounded::<()>(1);
         stops.push(stop_tx);
         let cpu = cpus[id % cpus.len()];
+        let pending = absorption.pending_for(id);
         let args = ShardArgs {
             id,
             config: config.clone(),
             catalog: catalog.clone(),
-            wal_dirs: wal_dirs.clone(),
+            persist: persist_config.clone(),
+            manifest: manifests.get(&id).cloned().unwrap_or_default(),
+            adopted: manifests
+                .iter()
+                .filter(|(j, _)| **j >= shards && **j % shards == id)
+                .map(|(_, m)| Arc::new(m.clone()))
+                .collect(),
+            old_dirs: old_wal
+                .iter()
+                .filter(|(e, _)| pending.contains(e))
+                .flat_map(|(_, dirs)| dirs.iter().cloned())
+                .collect(),
+            absorbing: pending,
+            absorption: absorption.clone(),
             wal_dir: data_dir.join(format!("shard-{id}")).join("wal"),
             wal_config: wal_config.clone(),
             mesh: mesh.clone(),
@@ -215,13 +276,18 @@ struct ShardArgs {
     id: usize,
     config: SharedConfig,
     catalog: Arc<Catalog>,
-    wal_dirs: Vec<(usize, PathBuf)>,
+    persist: PersistConfig,
+    manifest: Manifest,
+    adopted: Vec<Arc<Manifest>>,
+    old_dirs: Vec<(usize, PathBuf)>,
+    absorbing: Vec<u64>,
+    absorption: Arc<layout::Absorption>,
     wal_dir: PathBuf,
     wal_config: WalConfig,
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     bind: SocketAddr,
     queries: flume::Sender<crate::query::QueryRequest>,
-    snapshot_jobs: flume::Receiver<crate::query::SnapshotJob>,
+    snapshot_jobs: flume::Receiver<crate::query::ShardJob>,
     ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
     stop: flume::Receiver<()>,
 }
@@ -243,8 +309,23 @@ async fn shard_start(
     a: ShardArgs,
 ) -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
     let id = a.id;
-    let (buffer, next_segment) =
-        shard::replay(id, a.config.shards, &a.wal_dirs, &a.catalog).map_err(|e| e.to_string())?;
+    let plan = shard::ReplayPlan {
+        id,
+        shards: a.config.shards,
+        own_dir: &a.wal_dir,
+        covered: a.manifest.wal_covered,
+        old_dirs: &a.old_dirs,
+    };
+    let (buffer, next_segment) = shard::replay(&plan, &a.catalog).map_err(|e| e.to_string())?;
+    let persist = PersistState::new(
+        a.persist,
+        a.wal_dir.clone(),
+        a.manifest,
+        a.adopted,
+        a.absorbing,
+        a.absorption,
+        !buffer.is_empty(),
+    );
     let (senders, mut receivers) = a
         .mesh
         .join()
@@ -260,9 +341,11 @@ async fn shard_start(
         a.catalog,
         wal.clone(),
         buffer,
+        persist,
         senders,
         a.queries,
     ));
+    glommio::spawn_local(persist::snapshot_loop(ctx.clone())).detach();
     {
         let ctx = ctx.clone();
         let jobs = a.snapshot_jobs;
@@ -317,27 +400,6 @@ async fn shard_start(
         tracing::info!(shard = id, "shard stopped; WAL synced");
         Ok(())
     })
-}
-
-/// Every `<data>/shard-<i>/wal` directory, including those of shards beyond today's count.
-fn wal_dirs(data_dir: &Path) -> std::io::Result<Vec<(usize, PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(data_dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if let Some(i) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("shard-"))
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            let wal = entry.path().join("wal");
-            if wal.is_dir() {
-                out.push((i, wal));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn reserve_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, Option<socket2::Socket>)> {

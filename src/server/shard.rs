@@ -8,6 +8,8 @@
 //!   copied until the owner's WAL encodes it.
 //! - Everything here is single-threaded (`Rc`, `RefCell`): no lock on the ingest path. A
 //!   `RefCell` borrow is never held across an `.await`.
+//! - A write enters the WAL only through [`super::persist::PersistState::admit`], and stays
+//!   counted as in flight until its rows are in the buffer (see `persist` for why).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -40,13 +42,40 @@ pub struct WriteBatch {
 pub enum ShardMsg {
     Write {
         batch: WriteBatch,
-        reply: flume::Sender<Result<(), String>>,
+        reply: flume::Sender<Result<(), WriteError>>,
     },
     /// Every buffered row of a database, as JSON objects (the test-facing read path).
     Dump {
         database: String,
         reply: flume::Sender<Vec<serde_json::Value>>,
     },
+}
+
+/// Why a shard did not write a batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct WriteError {
+    pub message: String,
+    /// Memory is full and persisting fails: the client should retry later (503).
+    pub unavailable: bool,
+}
+
+impl From<String> for WriteError {
+    fn from(message: String) -> Self {
+        WriteError {
+            message,
+            unavailable: false,
+        }
+    }
+}
+
+impl From<super::persist::Unavailable> for WriteError {
+    fn from(e: super::persist::Unavailable) -> Self {
+        WriteError {
+            message: e.to_string(),
+            unavailable: true,
+        }
+    }
 }
 
 /// Server-wide settings every shard reads.
@@ -63,6 +92,7 @@ pub struct ShardCtx {
     pub catalog: Arc<Catalog>,
     pub wal: Rc<Wal<DmaStore>>,
     pub buffer: RefCell<ShardBuffer>,
+    pub persist: super::persist::PersistState,
     applier: RefCell<Applier>,
     pub senders: Senders<ShardMsg>,
     /// Where this shard hands queries to the coordinator.
@@ -93,6 +123,7 @@ impl ShardCtx {
         catalog: Arc<Catalog>,
         wal: Rc<Wal<DmaStore>>,
         buffer: ShardBuffer,
+        persist: super::persist::PersistState,
         senders: Senders<ShardMsg>,
         queries: flume::Sender<crate::query::QueryRequest>,
     ) -> Self {
@@ -102,6 +133,7 @@ impl ShardCtx {
             catalog,
             wal,
             buffer: RefCell::new(buffer),
+            persist,
             applier: RefCell::new(Applier::default()),
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
@@ -156,7 +188,12 @@ impl ShardCtx {
 
     /// Writes a batch whose lines this shard received itself and already parsed: WAL, then
     /// the buffer from the parsed rows.
-    async fn write_local(&self, batch: &WriteBatch, rows: &ParsedRows<'_>) -> Result<(), String> {
+    async fn write_local(
+        &self,
+        batch: &WriteBatch,
+        rows: &ParsedRows<'_>,
+    ) -> Result<(), WriteError> {
+        let _in_flight = self.persist.admit(&self.buffer).await?;
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
         let id = batch.header.database_id;
@@ -165,11 +202,13 @@ impl ShardCtx {
             .ok_or_else(|| format!("database id {id} vanished from the catalog"))?;
         let applied = rows.apply(&mut self.buffer.borrow_mut(), db);
         debug_assert_eq!(applied as usize, batch.spans.len());
+        self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
     }
 
     /// Writes a batch forwarded by another shard: WAL, then parse and buffer.
-    pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), String> {
+    pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), WriteError> {
+        let _in_flight = self.persist.admit(&self.buffer).await?;
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
         let body = batch.body.as_str();
@@ -181,6 +220,7 @@ impl ShardCtx {
             |_| true,
         );
         debug_assert_eq!(stats.skipped, 0, "lines were checked before dispatch");
+        self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
     }
 
@@ -193,7 +233,7 @@ impl ShardCtx {
         header: BatchHeader,
         durable: bool,
         local_rows: &ParsedRows<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteError> {
         let mut local = None;
         let mut remote = Vec::new();
         for (owner, spans) in per_owner.into_iter().enumerate() {
@@ -214,7 +254,9 @@ impl ShardCtx {
                     .send_to(owner, ShardMsg::Write { batch, reply: tx })
                     .await
                     .map_err(|_| {
-                        format!("shard {owner} is not accepting writes (shutting down)")
+                        WriteError::from(format!(
+                            "shard {owner} is not accepting writes (shutting down)"
+                        ))
                     })?;
                 remote.push((owner, rx));
             }
@@ -227,7 +269,7 @@ impl ShardCtx {
             let r = rx
                 .recv_async()
                 .await
-                .unwrap_or_else(|_| Err(format!("shard {owner} stopped before answering")));
+                .unwrap_or_else(|_| Err(format!("shard {owner} stopped before answering").into()));
             if result.is_ok() {
                 result = r;
             }
@@ -235,10 +277,21 @@ impl ShardCtx {
         result
     }
 
-    /// Answers the coordinator's snapshot requests until the coordinator goes away.
-    pub async fn serve_snapshots(&self, jobs: flume::Receiver<crate::query::SnapshotJob>) {
+    /// Answers the coordinator's jobs until the coordinator goes away.
+    pub async fn serve_snapshots(&self, jobs: flume::Receiver<crate::query::ShardJob>) {
         while let Ok(job) = jobs.recv_async().await {
-            job.answer(&self.buffer.borrow());
+            let active = self.buffer.borrow();
+            let frozen = self.persist.frozen.borrow();
+            let manifest = self.persist.manifest.borrow();
+            let mut manifests = vec![&**manifest];
+            manifests.extend(self.persist.adopted.iter().map(|m| &**m));
+            job.answer(&crate::query::ShardView {
+                shard: self.id,
+                shard_count: self.config.shards,
+                frozen: frozen.as_ref().map(|f| &*f.buffer),
+                active: &active,
+                manifests,
+            });
         }
     }
 
@@ -322,41 +375,59 @@ impl ShardCtx {
     }
 }
 
-/// Replays every WAL directory into a fresh buffer, keeping the lines this shard owns under
-/// the current shard count. A shard truncates damaged tails only in the directories it is
-/// responsible for (its own, and orphans left by a larger shard count), so no two shards cut
-/// the same file.
+/// What a shard replays at start-up.
+#[derive(Debug)]
+pub struct ReplayPlan<'a> {
+    pub id: usize,
+    pub shards: usize,
+    /// This shard's WAL directory and the last segment its manifest says is in Parquet.
+    pub own_dir: &'a std::path::Path,
+    pub covered: u64,
+    /// WAL directories of earlier layouts whose lines this shard has not persisted yet:
+    /// (directory's shard index, directory).
+    pub old_dirs: &'a [(usize, std::path::PathBuf)],
+}
+
+/// Replays into a fresh buffer: this shard's segments not yet in Parquet (deleting the
+/// covered ones a crash left behind), and its share of earlier layouts' WAL. A shard
+/// truncates damaged tails only in directories it is responsible for (its own, and old ones
+/// whose index maps to it), so no two shards cut the same file. Returns the buffer and the
+/// next segment number to write.
 pub fn replay(
-    id: usize,
-    shards: usize,
-    wal_dirs: &[(usize, std::path::PathBuf)],
+    plan: &ReplayPlan<'_>,
     catalog: &Catalog,
 ) -> Result<(ShardBuffer, u64), shardline_shards::wal::WalError> {
+    use shardline_shards::wal::{delete_segments_through, list_segments, replay_segment_with};
     let snapshot = catalog.snapshot();
     let mut buffer = ShardBuffer::default();
     let mut applier = Applier::default();
-    let mut own_next_segment = 1;
     let mut stats = shardline_shards::ingest::ApplyStats::default();
     let started = std::time::Instant::now();
-    for (dir_idx, dir) in wal_dirs {
-        let responsible = dir_idx % shards == id;
-        for (seq, path) in shardline_shards::wal::list_segments(dir)? {
-            if *dir_idx == id {
-                own_next_segment = own_next_segment.max(seq + 1);
-            }
-            shardline_shards::wal::replay_segment_with(&path, responsible, |batch| {
+    let deleted = delete_segments_through(plan.own_dir, plan.covered)?;
+    let mut next_segment = plan.covered + 1;
+    for (seq, path) in list_segments(plan.own_dir)? {
+        next_segment = next_segment.max(seq + 1);
+        replay_segment_with(&path, true, |batch| {
+            stats += applier.apply(&mut buffer, &snapshot, &batch, |_| true);
+        })?;
+    }
+    for (dir_idx, dir) in plan.old_dirs {
+        let responsible = dir_idx % plan.shards == plan.id;
+        for (_, path) in list_segments(dir)? {
+            replay_segment_with(&path, responsible, |batch| {
                 stats += applier.apply(&mut buffer, &snapshot, &batch, |h| {
-                    owner_shard(h, shards) == id
+                    owner_shard(h, plan.shards) == plan.id
                 });
             })?;
         }
     }
     tracing::info!(
-        shard = id,
+        shard = plan.id,
         lines = stats.applied,
         skipped = stats.skipped,
+        covered_segments_deleted = deleted,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "replayed WAL"
     );
-    Ok((buffer, own_next_segment))
+    Ok((buffer, next_segment))
 }

@@ -1,0 +1,329 @@
+//! A shard's side of persistence: when to snapshot, freezing the buffer without losing or
+//! double-counting a write, handing the frozen buffer to a persistence thread, installing the
+//! new manifest, and holding writes back while memory is over the limit.
+//!
+//! Invariants:
+//! - The buffer is frozen only while no write is between its WAL append and its buffer
+//!   update (`in_flight` is 0 behind a closed gate), and the WAL is rotated at that moment:
+//!   so the frozen buffer holds exactly the rows of the segments up to the rotation's, which
+//!   is what the manifest then says it covers.
+//! - Queries see a frozen buffer until the manifest listing its files is installed, and the
+//!   files from then on; both change in one step on the shard's thread, so no query sees
+//!   the rows twice or not at all.
+//! - One snapshot at a time per shard. A failed one keeps its frozen buffer (still queried)
+//!   and is retried; writes are refused (503) only while the limit is reached and the
+//!   snapshot that would make room keeps failing.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shardline_shards::buffer::ShardBuffer;
+use shardline_shards::persist::{persist_buffer, Manifest, ShardLayout, SnapshotCover, Storage};
+
+use super::layout::Absorption;
+use super::shard::ShardCtx;
+
+/// How often the snapshot task looks at the buffer's age (and retries a failed snapshot).
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// Wait after a failed snapshot before the next attempt.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Persistence settings shared by every shard.
+#[derive(Debug, Clone)]
+pub struct PersistConfig {
+    pub storage: Storage,
+    /// Buffer bytes per shard (active and frozen together).
+    pub buffer_limit: usize,
+    pub snapshot_interval: Duration,
+    pub gen1_ns: i64,
+    pub shard_count: usize,
+    pub epoch: u64,
+}
+
+/// A write refused because memory is full and persisting is failing.
+#[derive(Debug, thiserror::Error)]
+#[error("the write buffer is full and persisting it fails ({0}); retry later")]
+pub struct Unavailable(pub String);
+
+/// One shard's persistence state.
+pub struct PersistState {
+    pub config: PersistConfig,
+    pub wal_dir: PathBuf,
+    /// The shard's durable manifest.
+    pub manifest: RefCell<Arc<Manifest>>,
+    /// Manifests of directories of a larger earlier shard count that this shard answers for
+    /// (read-only: their files stay queryable).
+    pub adopted: Vec<Arc<Manifest>>,
+    /// The buffer being persisted, if a snapshot is running (or failed and will be retried).
+    pub frozen: RefCell<Option<Frozen>>,
+    running: Cell<bool>,
+    /// Writes between their WAL append and their buffer update.
+    in_flight: Cell<usize>,
+    /// Closed while the buffer is being frozen.
+    gate_closed: Cell<bool>,
+    /// Signalled when `in_flight` drops, the gate opens, or a snapshot ends.
+    changed: event_listener::Event,
+    /// Wakes the snapshot task early (the buffer passed half the limit).
+    wake: event_listener::Event,
+    /// When the oldest row of the active buffer arrived.
+    oldest_write: Cell<Option<Instant>>,
+    /// Old-layout epochs this shard replayed and has not yet persisted.
+    absorbing: RefCell<Vec<u64>>,
+    absorption: Arc<Absorption>,
+    last_error: RefCell<Option<String>>,
+    pub snapshots_done: Cell<u64>,
+}
+
+/// A frozen buffer and what persisting it covers.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    pub buffer: Arc<ShardBuffer>,
+    cover: SnapshotCover,
+}
+
+impl std::fmt::Debug for PersistState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistState")
+            .field("files", &self.manifest.borrow().files.len())
+            .field("frozen", &self.frozen.borrow().is_some())
+            .finish()
+    }
+}
+
+/// Marks a write as between its WAL append and its buffer update while alive.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a PersistState);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+        self.0.changed.notify(usize::MAX);
+    }
+}
+
+impl PersistState {
+    pub fn new(
+        config: PersistConfig,
+        wal_dir: PathBuf,
+        manifest: Manifest,
+        adopted: Vec<Arc<Manifest>>,
+        absorbing: Vec<u64>,
+        absorption: Arc<Absorption>,
+        replayed_rows: bool,
+    ) -> Self {
+        PersistState {
+            config,
+            wal_dir,
+            manifest: RefCell::new(Arc::new(manifest)),
+            adopted,
+            frozen: RefCell::new(None),
+            running: Cell::new(false),
+            in_flight: Cell::new(0),
+            gate_closed: Cell::new(false),
+            changed: event_listener::Event::new(),
+            wake: event_listener::Event::new(),
+            oldest_write: Cell::new(replayed_rows.then(Instant::now)),
+            absorbing: RefCell::new(absorbing),
+            absorption,
+            last_error: RefCell::new(None),
+            snapshots_done: Cell::new(0),
+        }
+    }
+
+    fn frozen_bytes(&self) -> usize {
+        self.frozen
+            .borrow()
+            .as_ref()
+            .map_or(0, |f| f.buffer.bytes())
+    }
+
+    /// Waits until a write may enter the WAL: the gate is open and memory is under the limit
+    /// (or nothing a snapshot could free is left). Refuses only when over the limit while
+    /// snapshots fail.
+    pub async fn admit(&self, active: &RefCell<ShardBuffer>) -> Result<InFlight<'_>, Unavailable> {
+        loop {
+            let listener = self.changed.listen();
+            let over = active.borrow().bytes() + self.frozen_bytes() >= self.config.buffer_limit;
+            if !self.gate_closed.get() && !over {
+                break;
+            }
+            if over {
+                if let Some(e) = self.last_error.borrow().clone() {
+                    return Err(Unavailable(e));
+                }
+                if !self.running.get() && self.frozen.borrow().is_none() {
+                    if active.borrow().is_empty() {
+                        // Nothing to free: the limit is below what one buffer needs.
+                        break;
+                    }
+                    self.wake.notify(1);
+                }
+            }
+            listener.await;
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+        Ok(InFlight(self))
+    }
+
+    /// After rows were added: note their age, start a snapshot at half the limit.
+    pub fn after_write(&self, active_bytes: usize) {
+        if self.oldest_write.get().is_none() {
+            self.oldest_write.set(Some(Instant::now()));
+        }
+        if active_bytes >= self.config.buffer_limit / 2 && !self.running.get() {
+            self.wake.notify(1);
+        }
+    }
+
+    fn due(&self, active: &ShardBuffer) -> bool {
+        if self.running.get() {
+            return false;
+        }
+        if self.frozen.borrow().is_some() {
+            return true; // a failed snapshot to retry
+        }
+        if active.is_empty() {
+            return false;
+        }
+        active.bytes() >= self.config.buffer_limit / 2
+            || self
+                .oldest_write
+                .get()
+                .is_some_and(|t| t.elapsed() >= self.config.snapshot_interval)
+    }
+}
+
+/// The snapshot task of one shard: runs until the shard stops.
+pub async fn snapshot_loop(ctx: Rc<ShardCtx>) {
+    let p = &ctx.persist;
+    while !ctx.stopping.get() {
+        let woken = p.wake.listen();
+        let stop = ctx.stop_event.listen();
+        if !p.due(&ctx.buffer.borrow()) {
+            futures_lite::future::or(futures_lite::future::or(woken, stop), async {
+                glommio::timer::sleep(CHECK_EVERY).await;
+            })
+            .await;
+            continue;
+        }
+        if let Err(e) = snapshot(&ctx).await {
+            tracing::error!(shard = ctx.id, error = %e, "snapshot failed; the buffer stays in memory (and queryable) and the snapshot is retried");
+            *p.last_error.borrow_mut() = Some(e);
+            p.changed.notify(usize::MAX);
+            futures_lite::future::or(stop, async {
+                glommio::timer::sleep(RETRY_AFTER).await;
+            })
+            .await;
+        }
+    }
+}
+
+/// Freezes the active buffer (unless a failed snapshot's frozen buffer is waiting) and
+/// persists it.
+async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
+    let p = &ctx.persist;
+    p.running.set(true);
+    let result = async {
+        let frozen = match p.frozen.borrow().clone() {
+            Some(f) => f,
+            None => freeze(ctx).await?,
+        };
+        let started = Instant::now();
+        let storage = p.config.storage.clone();
+        let catalog = ctx.catalog.snapshot();
+        let manifest = Manifest::clone(&p.manifest.borrow());
+        let layout = ShardLayout {
+            index: ctx.id,
+            count: p.config.shard_count,
+            epoch: p.config.epoch,
+        };
+        let gen1 = p.config.gen1_ns;
+        let wal_dir = p.wal_dir.clone();
+        let job = frozen.clone();
+        let (tx, rx) = flume::bounded(1);
+        std::thread::Builder::new()
+            .name(format!("persist-{}", ctx.id))
+            .spawn(move || {
+                let r = persist_buffer(
+                    &storage,
+                    &job.buffer,
+                    &catalog,
+                    manifest,
+                    &layout,
+                    &job.cover,
+                    gen1,
+                    &super::fault::hit,
+                )
+                .map_err(|e| e.to_string());
+                // The manifest is durable: the segments it covers can go.
+                if r.is_ok() {
+                    if let Err(e) = shardline_shards::wal::delete_segments_through(
+                        &wal_dir,
+                        job.cover.wal_covered,
+                    ) {
+                        tracing::warn!(error = %e, "deleting covered WAL segments failed; they are skipped at replay and deleted by the next snapshot");
+                    }
+                }
+                let _ = tx.send(r);
+            })
+            .map_err(|e| format!("starting a persistence thread: {e}"))?;
+        let manifest = rx
+            .recv_async()
+            .await
+            .map_err(|_| "the persistence thread died".to_string())??;
+        let files = manifest.files.len();
+        // One step: the files become visible as the frozen buffer goes.
+        *p.manifest.borrow_mut() = Arc::new(manifest);
+        *p.frozen.borrow_mut() = None;
+        *p.last_error.borrow_mut() = None;
+        p.snapshots_done.set(p.snapshots_done.get() + 1);
+        p.absorption.absorbed(ctx.id, &frozen.cover.absorbed_epochs);
+        tracing::info!(
+            shard = ctx.id,
+            rows = frozen.buffer.rows(),
+            files,
+            wal_covered = frozen.cover.wal_covered,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "snapshot persisted"
+        );
+        Ok(())
+    }
+    .await;
+    p.running.set(false);
+    p.changed.notify(usize::MAX);
+    result
+}
+
+/// Closes the gate, waits for writes in flight, rotates the WAL and swaps in an empty buffer.
+async fn freeze(ctx: &Rc<ShardCtx>) -> Result<Frozen, String> {
+    let p = &ctx.persist;
+    p.gate_closed.set(true);
+    let result = async {
+        while p.in_flight.get() > 0 {
+            let l = p.changed.listen();
+            if p.in_flight.get() == 0 {
+                break;
+            }
+            l.await;
+        }
+        let covered = ctx.wal.rotate().await.map_err(|e| e.to_string())?;
+        let buffer = std::mem::take(&mut *ctx.buffer.borrow_mut());
+        let frozen = Frozen {
+            buffer: Arc::new(buffer),
+            cover: SnapshotCover {
+                wal_covered: covered,
+                absorbed_epochs: std::mem::take(&mut *p.absorbing.borrow_mut()),
+            },
+        };
+        *p.frozen.borrow_mut() = Some(frozen.clone());
+        p.oldest_write.set(None);
+        Ok(frozen)
+    }
+    .await;
+    p.gate_closed.set(false);
+    p.changed.notify(usize::MAX);
+    result
+}
