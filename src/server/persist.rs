@@ -227,7 +227,8 @@ async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
     let p = &ctx.persist;
     p.running.set(true);
     let result = async {
-        let frozen = match p.frozen.borrow().clone() {
+        let retry = p.frozen.borrow().clone();
+        let frozen = match retry {
             Some(f) => f,
             None => freeze(ctx).await?,
         };

@@ -32,6 +32,16 @@ impl Server {
 
     /// A server on an existing data directory (restarts).
     pub fn start_in(data_dir: &Path, shards: usize, extra: &[&str]) -> Server {
+        Server::start_env(data_dir, shards, extra, &[])
+    }
+
+    /// As [`Server::start_in`], with extra environment variables.
+    pub fn start_env(
+        data_dir: &Path,
+        shards: usize,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port_file = data_dir.join(format!("port-{}", std::process::id()));
         let _ = std::fs::remove_file(&port_file);
         let log = data_dir.join("server.log");
@@ -55,6 +65,7 @@ impl Server {
             .arg("--port-file")
             .arg(&port_file)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -177,6 +188,23 @@ impl Server {
                 assert!(Instant::now() < deadline, "server did not exit");
                 std::thread::sleep(Duration::from_millis(10));
             }
+        }
+    }
+
+    /// Waits for the server to exit by itself (a crash the test armed); returns its exit code.
+    pub fn wait_crash(&mut self) -> Option<i32> {
+        let mut c = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not crash:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod durability;
 mod harness;
+mod persist;
 mod protocol;
 mod query;
 mod write;
