@@ -249,41 +249,56 @@ fn plan_partitions(
     time_min: i64,
     time_max: i64,
 ) -> Vec<Vec<Unit>> {
+    /// One source and where it sits in age and in time.
+    struct Source {
+        shard: usize,
+        /// Files age by (epoch, id), then the frozen buffer, then the active one.
+        age: (u8, u64, u64),
+        unit: Unit,
+        span: Span,
+    }
     let n = answers.len();
-    // (shard, age rank, unit, span): files age by (epoch, id), then frozen, then active.
-    let mut sources: Vec<(usize, (u8, u64, u64), Unit, Option<Span>)> = Vec::new();
+    let mut sources: Vec<Option<Source>> = Vec::new();
     for a in answers {
         for f in a.files {
             let span = Span::of_file(&f, time_min, time_max);
-            sources.push((a.shard, (0, f.epoch, f.id), Unit::File(f), Some(span)));
+            let (epoch, id) = f.order();
+            sources.push(Some(Source {
+                shard: a.shard,
+                age: (0, epoch, id),
+                unit: Unit::File(f),
+                span,
+            }));
         }
         for (k, b) in a.buffers.into_iter().enumerate() {
-            let span = Span::of_buffer(&b, a.shard, a.shard_count, time_min, time_max);
-            if span.is_none() {
-                continue; // nothing in range
+            // A buffer with nothing in range is left out.
+            if let Some(span) = Span::of_buffer(&b, a.shard, a.shard_count, time_min, time_max) {
+                sources.push(Some(Source {
+                    shard: a.shard,
+                    age: (1, k as u64, 0),
+                    unit: Unit::Buffer(b),
+                    span,
+                }));
             }
-            sources.push((a.shard, (1, k as u64, 0), Unit::Buffer(b), span));
         }
     }
-    let spans: Vec<Span> = sources.iter().map(|s| s.3.expect("set above")).collect();
+    let spans: Vec<Span> = sources.iter().flatten().map(|s| s.span).collect();
     let mut partitions: Vec<Vec<Unit>> = vec![Vec::new(); n.max(1)];
-    let mut slots: Vec<Option<(usize, (u8, u64, u64), Unit, Option<Span>)>> =
-        sources.into_iter().map(Some).collect();
     for group in overlap_groups(&spans) {
-        let mut members: Vec<_> = group
+        let mut members: Vec<Source> = group
             .iter()
-            .map(|&i| slots[i].take().expect("each source is in one group"))
+            .map(|&i| sources[i].take().expect("each source is in one group"))
             .collect();
         let home = members
             .iter()
-            .map(|m| m.0)
+            .map(|m| m.shard)
             .min()
             .expect("groups are not empty");
         if members.len() == 1 {
-            partitions[home].push(members.pop().expect("one").2);
+            partitions[home].push(members.pop().expect("one").unit);
         } else {
-            members.sort_by_key(|m| (m.1, m.0));
-            partitions[home].push(Unit::Merge(members.into_iter().map(|m| m.2).collect()));
+            members.sort_by_key(|m| (m.age, m.shard));
+            partitions[home].push(Unit::Merge(members.into_iter().map(|m| m.unit).collect()));
         }
     }
     partitions

@@ -146,7 +146,14 @@ pub fn old_wal_dirs(data_dir: &Path) -> Result<BTreeMap<u64, Vec<(usize, PathBuf
 /// Which shards have yet to absorb each old epoch; the last one to do so deletes its WAL.
 #[derive(Debug)]
 pub struct Absorption {
-    pending: Mutex<BTreeMap<u64, (Vec<bool>, Vec<PathBuf>)>>,
+    pending: Mutex<BTreeMap<u64, EpochWait>>,
+}
+
+/// One old epoch: which shards still replay it, and its WAL directories.
+#[derive(Debug)]
+struct EpochWait {
+    waiting: Vec<bool>,
+    dirs: Vec<PathBuf>,
 }
 
 impl Absorption {
@@ -162,7 +169,7 @@ impl Absorption {
             let waiting: Vec<bool> = (0..shards).map(|s| !absorbed(s, epoch)).collect();
             let dirs: Vec<PathBuf> = dirs.into_iter().map(|d| d.1).collect();
             if waiting.iter().any(|w| *w) {
-                pending.insert(epoch, (waiting, dirs));
+                pending.insert(epoch, EpochWait { waiting, dirs });
             } else {
                 remove_dirs(epoch, &dirs);
             }
@@ -176,7 +183,7 @@ impl Absorption {
     pub fn pending_for(&self, shard: usize) -> Vec<u64> {
         let p = self.pending.lock().expect("absorption lock");
         p.iter()
-            .filter(|(_, (w, _))| w.get(shard).copied().unwrap_or(false))
+            .filter(|(_, w)| w.waiting.get(shard).copied().unwrap_or(false))
             .map(|(e, _)| *e)
             .collect()
     }
@@ -187,12 +194,12 @@ impl Absorption {
         {
             let mut p = self.pending.lock().expect("absorption lock");
             for e in epochs {
-                if let Some((waiting, _)) = p.get_mut(e) {
-                    if let Some(w) = waiting.get_mut(shard) {
+                if let Some(wait) = p.get_mut(e) {
+                    if let Some(w) = wait.waiting.get_mut(shard) {
                         *w = false;
                     }
-                    if waiting.iter().all(|w| !*w) {
-                        done.push((*e, p.remove(e).expect("present").1));
+                    if wait.waiting.iter().all(|w| !*w) {
+                        done.push((*e, p.remove(e).expect("present").dirs));
                     }
                 }
             }

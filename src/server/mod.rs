@@ -335,16 +335,16 @@ async fn shard_start(
         .map_err(|e| format!("creating {}: {e}", a.wal_dir.display()))?;
     let wal = Wal::new(store, a.wal_config, next_segment);
     let committer = glommio::spawn_local(wal.clone().run_committer());
-    let ctx = Rc::new(ShardCtx::new(
+    let ctx = Rc::new(ShardCtx::new(shard::ShardParts {
         id,
-        a.config,
-        a.catalog,
-        wal.clone(),
+        config: a.config,
+        catalog: a.catalog,
+        wal: wal.clone(),
         buffer,
         persist,
         senders,
-        a.queries,
-    ));
+        queries: a.queries,
+    }));
     glommio::spawn_local(persist::snapshot_loop(ctx.clone())).detach();
     {
         let ctx = ctx.clone();

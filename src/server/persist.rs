@@ -30,6 +30,9 @@ use super::shard::ShardCtx;
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// Wait after a failed snapshot before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long a file replaced by compaction stays on disk: queries planned before the swap
+/// may still read it.
+const REPLACED_FILE_GRACE: Duration = Duration::from_secs(60);
 
 /// Persistence settings shared by every shard.
 #[derive(Debug, Clone)]
@@ -75,6 +78,10 @@ pub struct PersistState {
     absorption: Arc<Absorption>,
     last_error: RefCell<Option<String>>,
     pub snapshots_done: Cell<u64>,
+    /// The manifest version compaction last found nothing to do in.
+    compaction_checked: Cell<Option<u64>>,
+    /// Buffer bytes per row at the last snapshot: sizes compaction's memory budget.
+    row_bytes: Cell<usize>,
 }
 
 /// A frozen buffer and what persisting it covers.
@@ -130,6 +137,17 @@ impl PersistState {
             absorption,
             last_error: RefCell::new(None),
             snapshots_done: Cell::new(0),
+            compaction_checked: Cell::new(None),
+            row_bytes: Cell::new(256),
+        }
+    }
+
+    fn layout(&self, index: usize) -> ShardLayout {
+        ShardLayout {
+            index,
+            count: self.config.shard_count,
+            epoch: self.config.epoch,
+            gen1_ns: self.config.gen1_ns,
         }
     }
 
@@ -203,6 +221,14 @@ pub async fn snapshot_loop(ctx: Rc<ShardCtx>) {
         let woken = p.wake.listen();
         let stop = ctx.stop_event.listen();
         if !p.due(&ctx.buffer.borrow()) {
+            // Idle: tidy the files (one step at a time, so a due snapshot never waits long).
+            match maintain(&ctx).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(shard = ctx.id, error = %e, "compaction or file cleanup failed; retried later")
+                }
+            }
             futures_lite::future::or(futures_lite::future::or(woken, stop), async {
                 glommio::timer::sleep(CHECK_EVERY).await;
             })
@@ -236,46 +262,34 @@ async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
         let storage = p.config.storage.clone();
         let catalog = ctx.catalog.snapshot();
         let manifest = Manifest::clone(&p.manifest.borrow());
-        let layout = ShardLayout {
-            index: ctx.id,
-            count: p.config.shard_count,
-            epoch: p.config.epoch,
-        };
-        let gen1 = p.config.gen1_ns;
+        let layout = p.layout(ctx.id);
         let wal_dir = p.wal_dir.clone();
         let job = frozen.clone();
-        let (tx, rx) = flume::bounded(1);
-        std::thread::Builder::new()
-            .name(format!("persist-{}", ctx.id))
-            .spawn(move || {
-                let r = persist_buffer(
-                    &storage,
-                    &job.buffer,
-                    &catalog,
-                    manifest,
-                    &layout,
-                    &job.cover,
-                    gen1,
-                    &super::fault::hit,
-                )
-                .map_err(|e| e.to_string());
-                // The manifest is durable: the segments it covers can go.
-                if r.is_ok() {
-                    if let Err(e) = shardline_shards::wal::delete_segments_through(
-                        &wal_dir,
-                        job.cover.wal_covered,
-                    ) {
-                        tracing::warn!(error = %e, "deleting covered WAL segments failed; they are skipped at replay and deleted by the next snapshot");
-                    }
-                }
-                let _ = tx.send(r);
-            })
-            .map_err(|e| format!("starting a persistence thread: {e}"))?;
-        let manifest = rx
-            .recv_async()
-            .await
-            .map_err(|_| "the persistence thread died".to_string())??;
+        let manifest = on_thread(format!("persist-{}", ctx.id), move || {
+            let m = persist_buffer(
+                &storage,
+                &job.buffer,
+                &catalog,
+                manifest,
+                &layout,
+                &job.cover,
+                &super::fault::hit,
+            )
+            .map_err(|e| e.to_string())?;
+            // The manifest is durable: the segments it covers can go.
+            if let Err(e) =
+                shardline_shards::wal::delete_segments_through(&wal_dir, job.cover.wal_covered)
+            {
+                tracing::warn!(error = %e, "deleting covered WAL segments failed; they are skipped at replay and deleted by the next snapshot");
+            }
+            Ok(m)
+        })
+        .await?;
         let files = manifest.files.len();
+        if frozen.buffer.rows() > 0 {
+            p.row_bytes
+                .set((frozen.buffer.bytes() / frozen.buffer.rows()).max(16));
+        }
         // One step: the files become visible as the frozen buffer goes.
         *p.manifest.borrow_mut() = Arc::new(manifest);
         *p.frozen.borrow_mut() = None;
@@ -327,4 +341,103 @@ async fn freeze(ctx: &Rc<ShardCtx>) -> Result<Frozen, String> {
     p.gate_closed.set(false);
     p.changed.notify(usize::MAX);
     result
+}
+
+/// Runs `job` on a persistence thread and waits for it without blocking the shard.
+async fn on_thread<T: Send + 'static>(
+    name: String,
+    job: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = flume::bounded(1);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let _ = tx.send(job());
+        })
+        .map_err(|e| format!("starting a persistence thread: {e}"))?;
+    rx.recv_async()
+        .await
+        .map_err(|_| "the persistence thread died".to_string())?
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// One step of upkeep: deletes garbage whose grace period is over, or merges one run of
+/// small files. Returns whether it did anything.
+async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
+    use shardline_shards::persist::compact;
+    let p = &ctx.persist;
+    let manifest = Manifest::clone(&p.manifest.borrow());
+    let now = now_ns();
+    let layout = p.layout(ctx.id);
+    let storage = p.config.storage.clone();
+    let id = ctx.id;
+    let next = if manifest.garbage.iter().any(|g| g.delete_after_ns <= now) {
+        on_thread(format!("persist-{id}"), move || {
+            let mut m = manifest;
+            let (due, keep): (Vec<_>, Vec<_>) =
+                m.garbage.drain(..).partition(|g| g.delete_after_ns <= now);
+            m.garbage = keep;
+            for g in &due {
+                storage
+                    .delete(&object_store::path::Path::from(g.path.as_str()))
+                    .map_err(|e| e.to_string())?;
+            }
+            tracing::info!(shard = id, files = due.len(), "deleted replaced files");
+            m.save_next(&storage, id).map_err(|e| e.to_string())
+        })
+        .await?
+    } else {
+        if p.compaction_checked.get() == Some(manifest.version) {
+            return Ok(false);
+        }
+        // A merge holds its rows about three times over (decoded inputs, their
+        // concatenation, the output); it runs when no frozen buffer exists, so it may use
+        // the half of the buffer limit a frozen buffer would.
+        let budget = p.config.buffer_limit / 2 / (3 * p.row_bytes.get());
+        let runs = compact::plan(&manifest, &layout, budget as u64);
+        let Some(run) = runs.into_iter().next() else {
+            p.compaction_checked.set(Some(manifest.version));
+            return Ok(false);
+        };
+        let first = &manifest.files[run[0]];
+        let catalog = ctx.catalog.snapshot();
+        let db = catalog
+            .database_by_id(first.database_id)
+            .ok_or("compacting files of a database missing from the catalog")?
+            .clone();
+        let table = db
+            .tables
+            .iter()
+            .find(|t| t.id == first.table_id)
+            .ok_or("compacting files of a table missing from the catalog")?
+            .clone();
+        p.running.set(true);
+        let started = Instant::now();
+        let files = run.len();
+        let result = on_thread(format!("compact-{id}"), move || {
+            let grace = now + REPLACED_FILE_GRACE.as_nanos() as i64;
+            let m =
+                compact::compact_run(&storage, manifest, &run, &table, &db.name, &layout, grace)
+                    .map_err(|e| e.to_string())?;
+            m.save_next(&storage, id).map_err(|e| e.to_string())
+        })
+        .await;
+        p.running.set(false);
+        p.changed.notify(usize::MAX);
+        let m = result?;
+        tracing::info!(
+            shard = id,
+            files,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compacted files"
+        );
+        m
+    };
+    *p.manifest.borrow_mut() = Arc::new(next);
+    Ok(true)
 }

@@ -107,6 +107,19 @@ pub struct ShardCtx {
     pub stop_event: event_listener::Event,
 }
 
+/// What a shard is made of at start-up.
+#[derive(Debug)]
+pub struct ShardParts {
+    pub id: usize,
+    pub config: SharedConfig,
+    pub catalog: Arc<Catalog>,
+    pub wal: Rc<Wal<DmaStore>>,
+    pub buffer: ShardBuffer,
+    pub persist: super::persist::PersistState,
+    pub senders: Senders<ShardMsg>,
+    pub queries: flume::Sender<crate::query::QueryRequest>,
+}
+
 impl std::fmt::Debug for ShardCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardCtx")
@@ -117,28 +130,19 @@ impl std::fmt::Debug for ShardCtx {
 }
 
 impl ShardCtx {
-    pub fn new(
-        id: usize,
-        config: SharedConfig,
-        catalog: Arc<Catalog>,
-        wal: Rc<Wal<DmaStore>>,
-        buffer: ShardBuffer,
-        persist: super::persist::PersistState,
-        senders: Senders<ShardMsg>,
-        queries: flume::Sender<crate::query::QueryRequest>,
-    ) -> Self {
+    pub fn new(p: ShardParts) -> Self {
         ShardCtx {
-            id,
-            config,
-            catalog,
-            wal,
-            buffer: RefCell::new(buffer),
-            persist,
+            id: p.id,
+            config: p.config,
+            catalog: p.catalog,
+            wal: p.wal,
+            buffer: RefCell::new(p.buffer),
+            persist: p.persist,
             applier: RefCell::new(Applier::default()),
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
-            senders,
-            queries,
+            senders: p.senders,
+            queries: p.queries,
             connections: Cell::new(0),
             stopping: Cell::new(false),
             stop_event: event_listener::Event::new(),

@@ -262,3 +262,52 @@ fn memory_stays_bounded_by_the_buffer_limit_while_data_streams_in() {
         "peak RSS grew by {grew_mib} MiB over a buffer limit of 8 MiB"
     );
 }
+
+#[test]
+fn compaction_merges_small_files_and_preserves_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--snapshot-interval", "1ms", "--gen1-duration", "1m"];
+    let s = Server::start_in(tmp.path(), 1, &args);
+    // Ten snapshots' worth over the same 10 minutes: many small files in one day; every
+    // batch rewrites v of the points before it.
+    for k in 0..10 {
+        let mut body = points(0, 600);
+        body = body.replace(".5 ", &format!(".{k} "));
+        write(&s, &body);
+        wait_for_files(&s, 1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = s.select("pdb", "SELECT count(*) AS n FROM system.parquet_files");
+        if r[0]["n"].as_i64() == Some(1) && !s.log_text().is_empty() {
+            let b = s.select("pdb", "SELECT count(*) AS n FROM p");
+            if b[0]["n"].as_i64() == Some(600) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "files were not compacted into one:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.log_text().contains("compacted files"));
+    let r = s.select(
+        "pdb",
+        "SELECT count(*) AS n, min(v) AS lo, max(v) AS hi FROM p",
+    );
+    assert_eq!(r[0]["n"].as_i64(), Some(600));
+    // Every point holds the last batch's value.
+    let last = s.select(
+        "pdb",
+        "SELECT count(*) AS n FROM p WHERE v - floor(v) > 0.85",
+    );
+    assert_eq!(
+        last[0]["n"].as_i64(),
+        Some(600),
+        "last write wins through compaction"
+    );
+    let f = s.select("pdb", "SELECT row_count FROM system.parquet_files");
+    assert_eq!(f[0]["row_count"].as_i64(), Some(600));
+}

@@ -41,12 +41,24 @@ pub struct ParquetFile {
     /// The layout epoch (see the data directory's `layout.json`); with `id`, orders files for
     /// last-write-wins: a later (epoch, id) holds newer writes.
     pub epoch: u64,
+    /// For a file compaction wrote: the id of its newest input, whose place in the
+    /// last-write-wins order it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_id: Option<u64>,
+}
+
+/// A file no manifest lists any more, to delete once no query can be reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Garbage {
+    pub path: String,
+    /// Wall-clock time (ns since the epoch) after which it may be deleted.
+    pub delete_after_ns: i64,
 }
 
 impl ParquetFile {
     /// Last-write-wins order key.
     pub fn order(&self) -> (u64, u64) {
-        (self.epoch, self.id)
+        (self.epoch, self.sort_id.unwrap_or(self.id))
     }
 
     pub fn overlaps(&self, min: i64, max: i64) -> bool {
@@ -69,6 +81,9 @@ pub struct Manifest {
     pub absorbed_epochs: Vec<u64>,
     pub next_file_id: u64,
     pub files: Vec<ParquetFile>,
+    /// Files replaced (by compaction) or expired, awaiting deletion.
+    #[serde(default)]
+    pub garbage: Vec<Garbage>,
 }
 
 fn prefix(shard: usize) -> Path {
@@ -90,7 +105,7 @@ impl Manifest {
                 Some((v, m.location))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         for (i, (version, path)) in versions.iter().enumerate() {
             let parsed = storage
                 .get(path)
@@ -158,6 +173,7 @@ mod tests {
             shard_count: 2,
             shard_index: 0,
             epoch: 0,
+            sort_id: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //!
 //! Everything here blocks: it runs on persistence threads, never on a shard's executor.
 
+pub mod compact;
 pub mod manifest;
 pub mod merge;
 pub mod storage;
@@ -40,12 +41,14 @@ pub enum PersistError {
     Manifest { shard: usize, reason: String },
 }
 
-/// Where and under which layout a shard persists.
+/// Where and under which layout a shard persists, and how its files are cut in time.
 #[derive(Debug, Clone)]
 pub struct ShardLayout {
     pub index: usize,
     pub count: usize,
     pub epoch: u64,
+    /// Time span of one snapshot file (`--gen1-duration`), in ns.
+    pub gen1_ns: i64,
 }
 
 /// Named points of a snapshot where a test may crash the process.
@@ -74,7 +77,7 @@ pub struct SnapshotCover {
     pub absorbed_epochs: Vec<u64>,
 }
 
-/// Writes every table of `buffer` as Parquet files (one per table and `gen1_ns` window), then
+/// Writes every table of `buffer` as Parquet files (one per table and `gen1` window), then
 /// a new version of the manifest listing them; returns that manifest. `fault` is called at
 /// each named point (tests crash the process there).
 pub fn persist_buffer(
@@ -84,7 +87,6 @@ pub fn persist_buffer(
     mut manifest: Manifest,
     layout: &ShardLayout,
     cover: &SnapshotCover,
-    gen1_ns: i64,
     fault: &dyn Fn(&str),
 ) -> Result<Manifest, PersistError> {
     let mut tables: Vec<_> = buffer.tables().collect();
@@ -105,7 +107,7 @@ pub fn persist_buffer(
             );
             continue;
         };
-        writer::encode_table(table, schema, gen1_ns, |f| {
+        writer::encode_table(table, schema, layout.gen1_ns, |f| {
             let id = manifest.next_file_id;
             manifest.next_file_id += 1;
             let path = file_path(&db.name, &schema.name, f.window_start, layout.index, id);
@@ -124,6 +126,7 @@ pub fn persist_buffer(
                 shard_count: layout.count as u32,
                 shard_index: layout.index as u32,
                 epoch: layout.epoch,
+                sort_id: None,
             });
             Ok(())
         })?;

@@ -70,6 +70,7 @@ fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
         index: 1,
         count: 2,
         epoch: 3,
+        gen1_ns: 60_000_000_000,
     };
     let cover = SnapshotCover {
         wal_covered: 9,
@@ -82,7 +83,6 @@ fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
         Manifest::default(),
         &layout,
         &cover,
-        60_000_000_000,
         &|p| faults.borrow_mut().push(p.to_string()),
     )
     .unwrap();
@@ -145,6 +145,7 @@ fn an_empty_buffer_writes_only_the_manifest() {
         index: 0,
         count: 1,
         epoch: 0,
+        gen1_ns: 60_000_000_000,
     };
     let cover = SnapshotCover {
         wal_covered: 4,
@@ -157,10 +158,115 @@ fn an_empty_buffer_writes_only_the_manifest() {
         Manifest::default(),
         &layout,
         &cover,
-        1,
         &|_| {},
     )
     .unwrap();
     assert!(m.files.is_empty());
     assert_eq!(m.wal_covered, 4);
+}
+
+fn meta(id: u64, rows: u64, min: i64, epoch: u64, index: u32) -> ParquetFile {
+    ParquetFile {
+        id,
+        path: format!("f{id}"),
+        database_id: 0,
+        table_id: 0,
+        table_name: "cpu".into(),
+        size_bytes: 1,
+        row_count: rows,
+        min_time: min,
+        max_time: min + 10,
+        shard_count: 2,
+        shard_index: index,
+        epoch,
+        sort_id: None,
+    }
+}
+
+#[test]
+fn compaction_plans_adjacent_runs_of_small_files_per_day_and_layout() {
+    let day = 86_400_000_000_000;
+    let layout = ShardLayout {
+        index: 0,
+        count: 2,
+        epoch: 1,
+        gen1_ns: 60_000_000_000,
+    };
+    let m = Manifest {
+        files: vec![
+            meta(1, 10, 0, 1, 0),
+            meta(2, 10, 5, 1, 0),
+            meta(3, compact::SMALL_FILE_ROWS, 5, 1, 0), // large: ends the run
+            meta(4, 10, 5, 1, 0),
+            meta(5, 10, day, 1, 0), // another day
+            meta(6, 10, 7, 0, 0),   // another epoch
+            meta(7, 10, 7, 1, 1),   // another shard's layout index
+            meta(8, 10, 9, 1, 0),
+        ],
+        ..Manifest::default()
+    };
+    assert_eq!(
+        compact::plan(&m, &layout, u64::MAX),
+        vec![vec![0, 1], vec![3, 7]]
+    );
+    // A small budget splits runs (and makes files at half of it large).
+    assert_eq!(compact::plan(&m, &layout, 25), vec![vec![0, 1], vec![3, 7]]);
+    assert!(compact::plan(&m, &layout, 15).is_empty());
+}
+
+#[test]
+fn compaction_merges_a_run_keeping_every_point_once_and_the_newest_values() {
+    let storage = Storage::memory();
+    let layout = ShardLayout {
+        index: 0,
+        count: 1,
+        epoch: 0,
+        gen1_ns: 60_000_000_000,
+    };
+    let cover = SnapshotCover {
+        wal_covered: 0,
+        absorbed_epochs: vec![],
+    };
+    let mut m = Manifest::default();
+    for lines in [
+        "cpu,host=a usage=1,n=1i 10\ncpu,host=b usage=2 70\n",
+        "cpu,host=a usage=3 10\ncpu,host=c usage=4 20\n",
+    ] {
+        m = persist_buffer(
+            &storage,
+            &buffer(lines),
+            &catalog(),
+            m,
+            &layout,
+            &cover,
+            &|_| {},
+        )
+        .unwrap();
+    }
+    assert_eq!(m.files.len(), 3);
+    let run = compact::plan(&m, &layout, u64::MAX);
+    assert_eq!(run.len(), 1);
+    let cat = catalog();
+    let table = &cat.databases[0].tables[0];
+    let out = compact::compact_run(&storage, m, &run[0], table, "db", &layout, 99).unwrap();
+    assert_eq!(out.files.len(), 1);
+    assert_eq!(out.garbage.len(), 3);
+    assert!(out.garbage.iter().all(|g| g.delete_after_ns == 99));
+    let f = &out.files[0];
+    assert_eq!(
+        (f.row_count, f.min_time, f.max_time),
+        (3, 10_000_000_000, 70_000_000_000)
+    );
+    assert_eq!(f.order(), (0, 2), "takes the place of its newest input");
+    let b = read(&storage, f);
+    let host = b.column(1).as_string::<i32>();
+    let usage = b.column(4).as_primitive::<Float64Type>();
+    let n = b.column(3).as_primitive::<Int64Type>();
+    assert_eq!(
+        (0..3)
+            .map(|i| (host.value(i), usage.value(i)))
+            .collect::<Vec<_>>(),
+        [("a", 3.0), ("b", 2.0), ("c", 4.0)]
+    );
+    assert_eq!(n.value(0), 1, "a field only the older write had is kept");
 }

@@ -1,0 +1,182 @@
+//! Compaction: small Parquet files of one table and day are merged into larger sorted ones.
+//!
+//! Invariants:
+//! - Only a run of files adjacent in last-write-wins order (same table, UTC day, layout
+//!   and epoch; no file of the group left out between them) is merged, and the result takes
+//!   the order of the run's newest file: every other file stays entirely older or entirely
+//!   newer than it, so merging never changes which write wins.
+//! - The merged file holds every point of its inputs once (last write wins per field),
+//!   sorted by tags then time; it is durable before the manifest that swaps it in is
+//!   written, and the inputs are only listed as garbage there, deleted after a grace period
+//!   (queries planned before the swap may still read them).
+
+use std::sync::Arc;
+
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::schema::{ColumnType, TableSchema};
+
+use super::manifest::{Garbage, Manifest, ParquetFile};
+use super::merge::{merge_last_write_wins, PointKey};
+use super::storage::Storage;
+use super::writer::{encode_batches, file_columns, file_schema};
+use super::{file_path, PersistError, ShardLayout};
+
+/// Files with fewer rows than this are "small" and get merged.
+pub const SMALL_FILE_ROWS: u64 = 1 << 20;
+/// A merge reads at most this many rows (they are merged in memory); callers lower it to
+/// fit their memory budget.
+pub const MAX_MERGE_ROWS: u64 = 2 << 20;
+
+const NS_PER_DAY: i64 = 86_400_000_000_000;
+
+/// (database, table, UTC day, epoch, shard count, shard index): files that may be merged.
+type GroupKey = (u32, u32, i64, u64, u32, u32);
+
+/// Runs of files to merge, each as indices into `manifest.files`, oldest first, each of at
+/// most `max_rows` rows (and [`MAX_MERGE_ROWS`]).
+pub fn plan(manifest: &Manifest, layout: &ShardLayout, max_rows: u64) -> Vec<Vec<usize>> {
+    let max_rows = max_rows.min(MAX_MERGE_ROWS);
+    use std::collections::BTreeMap;
+    // Group: (db, table, day, epoch, layout) → files in last-write-wins order.
+    let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, f) in manifest.files.iter().enumerate() {
+        // Only this shard's own series: files adopted from another layout are left alone.
+        if f.shard_count as usize != layout.count || f.shard_index as usize != layout.index {
+            continue;
+        }
+        let day = f.min_time.div_euclid(NS_PER_DAY);
+        if f.max_time.div_euclid(NS_PER_DAY) != day {
+            continue;
+        }
+        groups
+            .entry((
+                f.database_id,
+                f.table_id,
+                day,
+                f.epoch,
+                f.shard_count,
+                f.shard_index,
+            ))
+            .or_default()
+            .push(i);
+    }
+    let mut runs = Vec::new();
+    for (_, mut files) in groups {
+        files.sort_by_key(|&i| manifest.files[i].order());
+        let mut run: Vec<usize> = Vec::new();
+        let mut rows = 0;
+        let flush = |run: &mut Vec<usize>, runs: &mut Vec<Vec<usize>>| {
+            if run.len() >= 2 {
+                runs.push(std::mem::take(run));
+            } else {
+                run.clear();
+            }
+        };
+        for i in files {
+            let f = &manifest.files[i];
+            if f.row_count >= SMALL_FILE_ROWS.min(max_rows / 2) {
+                // A large file ends the run: merging across it would reorder writes.
+                flush(&mut run, &mut runs);
+                rows = 0;
+                continue;
+            }
+            if rows + f.row_count > max_rows {
+                flush(&mut run, &mut runs);
+                rows = 0;
+            }
+            rows += f.row_count;
+            run.push(i);
+        }
+        flush(&mut run, &mut runs);
+    }
+    runs
+}
+
+/// Reads a file's rows shaped as `schema` (columns matched by name; missing ones null).
+fn read_shaped(
+    storage: &Storage,
+    f: &ParquetFile,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>, PersistError> {
+    let bytes = storage.get(&object_store::path::Path::from(f.path.as_str()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b?;
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|field| match b.column_by_name(field.name()) {
+                Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
+                Some(c) => arrow_cast::cast(c, field.data_type()),
+                None => Ok(new_null_array(field.data_type(), b.num_rows())),
+            })
+            .collect::<Result<_, _>>()?;
+        out.push(RecordBatch::try_new(schema.clone(), cols)?);
+    }
+    Ok(out)
+}
+
+/// Merges one run of files (indices into `manifest.files`) into a new file and returns the
+/// manifest that swaps it in (not yet saved). `delete_after_ns` is when the inputs may go.
+pub fn compact_run(
+    storage: &Storage,
+    mut manifest: Manifest,
+    run: &[usize],
+    table: &TableSchema,
+    database: &str,
+    layout: &ShardLayout,
+    delete_after_ns: i64,
+) -> Result<Manifest, PersistError> {
+    let schema = file_schema(table);
+    let inputs: Vec<ParquetFile> = run.iter().map(|&i| manifest.files[i].clone()).collect();
+    let mut batches = Vec::new();
+    for f in &inputs {
+        batches.extend(read_shaped(storage, f, &schema)?);
+    }
+    let columns = file_columns(table);
+    let key = PointKey {
+        tags: (0..columns.iter().filter(|c| c.ty == ColumnType::Tag).count()).collect(),
+        time: columns.len() - 1,
+    };
+    let merged = merge_last_write_wins(&batches, &key, 64 * 1024)?;
+    drop(batches);
+    let rows: u64 = merged.iter().map(|b| b.num_rows() as u64).sum();
+    let min_time = inputs.iter().map(|f| f.min_time).min().unwrap_or(0);
+    let max_time = inputs.iter().map(|f| f.max_time).max().unwrap_or(0);
+    let bytes = encode_batches(Arc::clone(&schema), &merged)?;
+    let id = manifest.next_file_id;
+    manifest.next_file_id += 1;
+    let path = file_path(database, &table.name, min_time, layout.index, id);
+    let size_bytes = bytes.len() as u64;
+    storage.put_durable(&path, bytes)?;
+    let newest = inputs.last().expect("runs have two files or more");
+    let out = ParquetFile {
+        id,
+        path: path.to_string(),
+        database_id: newest.database_id,
+        table_id: newest.table_id,
+        table_name: table.name.to_string(),
+        size_bytes,
+        row_count: rows,
+        min_time,
+        max_time,
+        shard_count: newest.shard_count,
+        shard_index: newest.shard_index,
+        epoch: newest.epoch,
+        sort_id: Some(newest.order().1),
+    };
+    let gone: Vec<u64> = inputs.iter().map(|f| f.id).collect();
+    manifest.files.retain(|f| !gone.contains(&f.id));
+    manifest.files.push(out);
+    manifest.garbage.extend(inputs.into_iter().map(|f| Garbage {
+        path: f.path,
+        delete_after_ns,
+    }));
+    Ok(manifest)
+}
