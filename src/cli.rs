@@ -85,6 +85,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_SNAPSHOT_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub snapshot_interval: Duration,
 
+    /// Do not merge small Parquet files (for measuring queries over uncompacted files).
+    #[arg(long, env = "SHARDLINE_NO_COMPACTION")]
+    pub no_compaction: bool,
+
     /// Serve without authentication. Token authentication is not implemented yet, so every
     /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.
     #[arg(long)]

@@ -114,6 +114,19 @@ impl TableSchema {
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
         self.by_name.get(name).map(|&i| &self.columns[i as usize])
     }
+
+    /// The columns in the order queries and Parquet files show them: tags sorted by name,
+    /// then fields sorted by name, then `time`.
+    pub fn columns_in_order(&self) -> Vec<&ColumnSchema> {
+        let rank = |t: ColumnType| match t {
+            ColumnType::Tag => 0,
+            ColumnType::Time => 2,
+            _ => 1,
+        };
+        let mut cols: Vec<_> = self.columns.iter().collect();
+        cols.sort_by(|a, b| (rank(a.ty), &a.name).cmp(&(rank(b.ty), &b.name)));
+        cols
+    }
 }
 
 #[derive(Clone, Debug)]

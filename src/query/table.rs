@@ -81,13 +81,7 @@ impl BufferTable {
         shards: ShardHandles,
         store: Arc<dyn ObjectStore>,
     ) -> Self {
-        let rank = |t: ColumnType| match t {
-            ColumnType::Tag => 0,
-            ColumnType::Time => 2,
-            _ => 1,
-        };
-        let mut cols: Vec<_> = table.columns.iter().collect();
-        cols.sort_by(|a, b| (rank(a.ty), &a.name).cmp(&(rank(b.ty), &b.name)));
+        let cols = table.columns_in_order();
         let fields: Vec<Field> = cols
             .iter()
             .map(|c| Field::new(c.name.as_ref(), arrow_type(c.ty), c.ty != ColumnType::Time))

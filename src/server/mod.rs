@@ -130,6 +130,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         gen1_ns: args.gen1_duration.as_nanos() as i64,
         shard_count: shards,
         epoch: layout.epoch,
+        compaction: !args.no_compaction,
     };
 
     // With port 0, reserve one port for all shards: a bound, never-listening SO_REUSEPORT

@@ -44,6 +44,8 @@ pub struct PersistConfig {
     pub gen1_ns: i64,
     pub shard_count: usize,
     pub epoch: u64,
+    /// Whether small files are merged.
+    pub compaction: bool,
 }
 
 /// A write refused because memory is full and persisting is failing.
@@ -392,7 +394,7 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
         })
         .await?
     } else {
-        if p.compaction_checked.get() == Some(manifest.version) {
+        if !p.config.compaction || p.compaction_checked.get() == Some(manifest.version) {
             return Ok(false);
         }
         // A merge holds its rows about three times over (decoded inputs, their

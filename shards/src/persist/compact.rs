@@ -21,7 +21,7 @@ use crate::schema::{ColumnType, TableSchema};
 use super::manifest::{Garbage, Manifest, ParquetFile};
 use super::merge::{merge_last_write_wins, PointKey};
 use super::storage::Storage;
-use super::writer::{encode_batches, file_columns, file_schema};
+use super::writer::{encode_batches, file_schema};
 use super::{file_path, PersistError, ShardLayout};
 
 /// Files with fewer rows than this are "small" and get merged.
@@ -139,7 +139,7 @@ pub fn compact_run(
     for f in &inputs {
         batches.extend(read_shaped(storage, f, &schema)?);
     }
-    let columns = file_columns(table);
+    let columns = table.columns_in_order();
     let key = PointKey {
         tags: (0..columns.iter().filter(|c| c.ty == ColumnType::Tag).count()).collect(),
         time: columns.len() - 1,

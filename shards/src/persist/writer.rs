@@ -45,21 +45,10 @@ pub fn file_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The table's columns in file order: tags, fields, time (each group sorted by name).
-pub fn file_columns(schema: &TableSchema) -> Vec<&crate::schema::ColumnSchema> {
-    let rank = |t: ColumnType| match t {
-        ColumnType::Tag => 0,
-        ColumnType::Time => 2,
-        _ => 1,
-    };
-    let mut cols: Vec<_> = schema.columns.iter().collect();
-    cols.sort_by(|a, b| (rank(a.ty), &a.name).cmp(&(rank(b.ty), &b.name)));
-    cols
-}
-
 pub fn file_schema(schema: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(
-        file_columns(schema)
+        schema
+            .columns_in_order()
             .iter()
             .map(|c| Field::new(c.name.as_ref(), file_type(c.ty), c.ty != ColumnType::Time))
             .collect::<Vec<_>>(),
@@ -124,7 +113,7 @@ pub fn encode_table(
             .push((rank[s as usize], t, row as u32));
     }
 
-    let columns = file_columns(schema);
+    let columns = schema.columns_in_order();
     let file_schema = file_schema(schema);
     let chunks = rows.div_ceil(CHUNK_LEN);
     // Per column: what to read values from.
