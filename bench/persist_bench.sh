@@ -25,15 +25,18 @@ start() { # data dir, then extra flags
     echo "server did not start"; cat "$data.log"; exit 1
 }
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-q() { curl -sf "http://127.0.0.1:$port/api/v3/query_sql" --data-urlencode "db=bench" --data-urlencode "q=$1" --data-urlencode format=csv | tail -n +2; }
-# Waits until the file list stops changing (snapshots and compaction done).
+q() { curl -sfG "http://127.0.0.1:$port/api/v3/query_sql" --data-urlencode "db=bench" --data-urlencode "q=$1" --data-urlencode format=csv | tail -n +2; }
+# Waits until the files hold at least $1 rows and their list stops changing (snapshots and
+# compaction done).
 settle() {
-    local prev="" cur
-    for _ in $(seq 600); do
+    local want=$1 prev="" cur rows
+    for _ in $(seq 720); do
         cur=$(q "SELECT count(*), sum(row_count) FROM system.parquet_files")
-        [ "$cur" = "$prev" ] && return
+        rows=${cur#*,}; rows=${rows:-0}
+        [ "$cur" = "$prev" ] && [ "$rows" -ge "$want" ] && return
         prev=$cur; sleep 5
     done
+    echo "files did not settle: $cur"
 }
 echo "# $mode $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
 
@@ -68,7 +71,7 @@ restart)
     echo "restart, all in WAL: $(python3 -c "print(f'{$t1-$t0:.2f}')") s to ready; rows $(q 'SELECT count(*) FROM cpu')"
     grep "replayed WAL" "$data.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g'
     # 2: let a snapshot persist it (snapshot interval 1ms), then restart.
-    stop; start "$data" --snapshot-interval 1ms; settle; stop
+    stop; start "$data" --snapshot-interval 1ms; settle 10000000; stop
     t0=$(date +%s.%N); start "$data"; t1=$(date +%s.%N)
     echo "restart, all in Parquet: $(python3 -c "print(f'{$t1-$t0:.2f}')") s to ready; rows $(q 'SELECT count(*) FROM cpu'); files $(q 'SELECT count(*) FROM system.parquet_files')"
     grep "replayed WAL" "$data.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g'
@@ -82,7 +85,7 @@ queries)
         [ $phase = before ] && extra+=(--no-compaction)
         start "$data" "${extra[@]}"
         taskset -c 1 python3 "$peers/query_bench.py" --url http://127.0.0.1:$port --lang sql --load "$bodies" --runs 0 >/dev/null
-        settle
+        settle $(( $(ls "$bodies" | wc -l) * 5000 * 8 / 10 ))
         echo "## $phase compaction: $(q 'SELECT count(*), sum(row_count), sum(size_bytes) FROM system.parquet_files') (files, rows, bytes in Parquet); $(q 'SELECT count(*) FROM cpu') rows"
         taskset -c 1 python3 "$here/query_latency.py" --url http://127.0.0.1:$port --peers "$peers" \
             --rows "$(( $(ls "$bodies" | wc -l) * 5000 ))" --runs "$runs"

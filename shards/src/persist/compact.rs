@@ -1,10 +1,13 @@
-//! Compaction: small Parquet files of one table and day are merged into larger sorted ones.
+//! Compaction: Parquet files of one table and day are merged into fewer, larger sorted ones,
+//! so that queries read few files and never have to merge overlapping ones.
 //!
 //! Invariants:
-//! - Only a run of files adjacent in last-write-wins order (same table, UTC day, layout
-//!   and epoch; no file of the group left out between them) is merged, and the result takes
-//!   the order of the run's newest file: every other file stays entirely older or entirely
-//!   newer than it, so merging never changes which write wins.
+//! - Files whose time ranges overlap may hold the same point; they are merged only all
+//!   together (a whole connected group of overlapping files), so no file left out can share a
+//!   point with the result, and last-write-wins order among the inputs is applied inside the
+//!   merge. The result takes the order of its newest input.
+//! - Files that overlap nothing are merged in runs adjacent in time (no other file between
+//!   them), so the result overlaps nothing either.
 //! - The merged file holds every point of its inputs once (last write wins per field),
 //!   sorted by tags then time; it is durable before the manifest that swaps it in is
 //!   written, and the inputs are only listed as garbage there, deleted after a grace period
@@ -35,12 +38,12 @@ const NS_PER_DAY: i64 = 86_400_000_000_000;
 /// (database, table, UTC day, epoch, shard count, shard index): files that may be merged.
 type GroupKey = (u32, u32, i64, u64, u32, u32);
 
-/// Runs of files to merge, each as indices into `manifest.files`, oldest first, each of at
-/// most `max_rows` rows (and [`MAX_MERGE_ROWS`]).
+/// Runs of files to merge, each as indices into `manifest.files` in last-write-wins order,
+/// each of at most `max_rows` rows (and [`MAX_MERGE_ROWS`]). Groups of overlapping files come
+/// first (they cost queries a merge); a group too large for the budget is left alone.
 pub fn plan(manifest: &Manifest, layout: &ShardLayout, max_rows: u64) -> Vec<Vec<usize>> {
-    let max_rows = max_rows.min(MAX_MERGE_ROWS);
     use std::collections::BTreeMap;
-    // Group: (db, table, day, epoch, layout) → files in last-write-wins order.
+    let max_rows = max_rows.min(MAX_MERGE_ROWS);
     let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for (i, f) in manifest.files.iter().enumerate() {
         // Only this shard's own series: files adopted from another layout are left alone.
@@ -63,34 +66,54 @@ pub fn plan(manifest: &Manifest, layout: &ShardLayout, max_rows: u64) -> Vec<Vec
             .or_default()
             .push(i);
     }
-    let mut runs = Vec::new();
-    for (_, mut files) in groups {
-        files.sort_by_key(|&i| manifest.files[i].order());
-        let mut run: Vec<usize> = Vec::new();
-        let mut rows = 0;
-        let flush = |run: &mut Vec<usize>, runs: &mut Vec<Vec<usize>>| {
-            if run.len() >= 2 {
-                runs.push(std::mem::take(run));
-            } else {
-                run.clear();
+    let files = &manifest.files;
+    let rows = |run: &[usize]| run.iter().map(|&i| files[i].row_count).sum::<u64>();
+    let mut overlapping = Vec::new();
+    let mut adjacent = Vec::new();
+    for (_, mut group) in groups {
+        // Connected groups of overlapping files, sweeping by start time.
+        group.sort_by_key(|&i| (files[i].min_time, files[i].max_time));
+        let mut components: Vec<Vec<usize>> = Vec::new();
+        let mut reach = i64::MIN;
+        for i in group {
+            match components.last_mut() {
+                Some(c) if files[i].min_time <= reach => c.push(i),
+                _ => components.push(vec![i]),
             }
-        };
-        for i in files {
-            let f = &manifest.files[i];
-            if f.row_count >= SMALL_FILE_ROWS.min(max_rows / 2) {
-                // A large file ends the run: merging across it would reorder writes.
-                flush(&mut run, &mut runs);
-                rows = 0;
+            reach = reach.max(files[i].max_time);
+        }
+        let mut run: Vec<usize> = Vec::new();
+        for c in components {
+            if c.len() > 1 {
+                if rows(&c) <= max_rows {
+                    overlapping.push(c);
+                }
+                if run.len() > 1 {
+                    adjacent.push(std::mem::take(&mut run));
+                }
+                run.clear();
                 continue;
             }
-            if rows + f.row_count > max_rows {
-                flush(&mut run, &mut runs);
-                rows = 0;
+            let i = c[0];
+            let small = files[i].row_count < SMALL_FILE_ROWS.min(max_rows / 2);
+            if !small || rows(&run) + files[i].row_count > max_rows {
+                if run.len() > 1 {
+                    adjacent.push(std::mem::take(&mut run));
+                }
+                run.clear();
             }
-            rows += f.row_count;
-            run.push(i);
+            if small {
+                run.push(i);
+            }
         }
-        flush(&mut run, &mut runs);
+        if run.len() > 1 {
+            adjacent.push(run);
+        }
+    }
+    let mut runs = overlapping;
+    runs.extend(adjacent);
+    for r in &mut runs {
+        r.sort_by_key(|&i| files[i].order());
     }
     runs
 }
@@ -155,7 +178,10 @@ pub fn compact_run(
     let path = file_path(database, &table.name, min_time, layout.index, id);
     let size_bytes = bytes.len() as u64;
     storage.put_durable(&path, bytes)?;
-    let newest = inputs.last().expect("runs have two files or more");
+    let newest = inputs
+        .iter()
+        .max_by_key(|f| f.order())
+        .expect("runs have two files or more");
     let out = ParquetFile {
         id,
         path: path.to_string(),

@@ -184,7 +184,7 @@ fn meta(id: u64, rows: u64, min: i64, epoch: u64, index: u32) -> ParquetFile {
 }
 
 #[test]
-fn compaction_plans_adjacent_runs_of_small_files_per_day_and_layout() {
+fn compaction_merges_overlapping_groups_whole_and_adjacent_small_files_in_time_order() {
     let day = 86_400_000_000_000;
     let layout = ShardLayout {
         index: 0,
@@ -192,26 +192,27 @@ fn compaction_plans_adjacent_runs_of_small_files_per_day_and_layout() {
         epoch: 1,
         gen1_ns: 60_000_000_000,
     };
+    // meta(id, rows, min_time): each file spans [min, min + 10].
     let m = Manifest {
         files: vec![
-            meta(1, 10, 0, 1, 0),
-            meta(2, 10, 5, 1, 0),
-            meta(3, compact::SMALL_FILE_ROWS, 5, 1, 0), // large: ends the run
-            meta(4, 10, 5, 1, 0),
-            meta(5, 10, day, 1, 0), // another day
-            meta(6, 10, 7, 0, 0),   // another epoch
-            meta(7, 10, 7, 1, 1),   // another shard's layout index
-            meta(8, 10, 9, 1, 0),
+            meta(1, 10, 0, 1, 0),                        // 0 ┐ overlap: one group
+            meta(2, 10, 5, 1, 0),                        // 1 ┘
+            meta(3, 10, 20, 1, 0),                       // 2 ┐ adjacent, overlap nothing
+            meta(9, 10, 40, 1, 0),                       // 3 ┘
+            meta(4, compact::SMALL_FILE_ROWS, 60, 1, 0), // 4: large, ends the run
+            meta(5, 10, 80, 1, 0),                       // 5: alone after the large one
+            meta(6, 10, day, 1, 0),                      // 6: another day
+            meta(7, 10, 100, 0, 0),                      // 7: another epoch
+            meta(8, 10, 120, 1, 1),                      // 8: another layout index
         ],
         ..Manifest::default()
     };
     assert_eq!(
         compact::plan(&m, &layout, u64::MAX),
-        vec![vec![0, 1], vec![3, 7]]
+        vec![vec![0, 1], vec![2, 3]]
     );
-    // A small budget splits runs (and makes files at half of it large).
-    assert_eq!(compact::plan(&m, &layout, 25), vec![vec![0, 1], vec![3, 7]]);
-    assert!(compact::plan(&m, &layout, 15).is_empty());
+    // A budget below an overlapping group's rows leaves it alone.
+    assert_eq!(compact::plan(&m, &layout, 15), Vec::<Vec<usize>>::new());
 }
 
 #[test]
@@ -244,18 +245,19 @@ fn compaction_merges_a_run_keeping_every_point_once_and_the_newest_values() {
         .unwrap();
     }
     assert_eq!(m.files.len(), 3);
+    // The two files of the first window overlap (point a@10 is in both); b@70 overlaps nothing.
     let run = compact::plan(&m, &layout, u64::MAX);
-    assert_eq!(run.len(), 1);
+    assert_eq!(run, vec![vec![0, 2]]);
     let cat = catalog();
     let table = &cat.databases[0].tables[0];
     let out = compact::compact_run(&storage, m, &run[0], table, "db", &layout, 99).unwrap();
-    assert_eq!(out.files.len(), 1);
-    assert_eq!(out.garbage.len(), 3);
+    assert_eq!(out.files.len(), 2);
+    assert_eq!(out.garbage.len(), 2);
     assert!(out.garbage.iter().all(|g| g.delete_after_ns == 99));
-    let f = &out.files[0];
+    let f = out.files.last().unwrap();
     assert_eq!(
         (f.row_count, f.min_time, f.max_time),
-        (3, 10_000_000_000, 70_000_000_000)
+        (2, 10_000_000_000, 20_000_000_000)
     );
     assert_eq!(f.order(), (0, 2), "takes the place of its newest input");
     let b = read(&storage, f);
@@ -263,10 +265,10 @@ fn compaction_merges_a_run_keeping_every_point_once_and_the_newest_values() {
     let usage = b.column(4).as_primitive::<Float64Type>();
     let n = b.column(3).as_primitive::<Int64Type>();
     assert_eq!(
-        (0..3)
+        (0..2)
             .map(|i| (host.value(i), usage.value(i)))
             .collect::<Vec<_>>(),
-        [("a", 3.0), ("b", 2.0), ("c", 4.0)]
+        [("a", 3.0), ("c", 4.0)]
     );
     assert_eq!(n.value(0), 1, "a field only the older write had is kept");
 }
