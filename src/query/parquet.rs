@@ -17,7 +17,6 @@ use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::error::DataFusionError;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use object_store::path::Path;
 use object_store::ObjectStore;
 // `ParquetObjectReader` is deprecated in favour of hand-written `AsyncFileReader`s; it is
 // still the crate's own object-store reader and does what this needs (ranged gets).
@@ -49,7 +48,7 @@ pub fn read_file(
     file: &ParquetFile,
     read: Arc<FileRead>,
 ) -> BoxStream<'static, Result<RecordBatch, DataFusionError>> {
-    let path = Path::from(file.path.as_str());
+    let path = file.location();
     let size = file.size_bytes;
     let fut = async move {
         #[allow(deprecated)]

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::config::ConfigOptions;
@@ -49,16 +49,12 @@ use super::parquet::{read_file, FileRead};
 use super::scan::{narrow_time, OutputColumn, SnapshotBatches};
 use super::shards::{overlap_groups, ShardHandles, ShardTableSnapshot, Span};
 
-/// The Arrow type of a column.
+/// The Arrow type of a column in query results: as in Parquet files, except tags, which are
+/// `Utf8View` (gathered from the shards' dictionaries without copying strings).
 pub fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
         ColumnType::Tag => DataType::Utf8View,
-        ColumnType::String => DataType::LargeUtf8,
-        ColumnType::Float => DataType::Float64,
-        ColumnType::Int => DataType::Int64,
-        ColumnType::UInt => DataType::UInt64,
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::Time => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        ty => shardline_shards::persist::writer::file_type(ty),
     }
 }
 

@@ -386,7 +386,7 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
             m.garbage = keep;
             for g in &due {
                 storage
-                    .delete(&object_store::path::Path::from(g.path.as_str()))
+                    .delete(&shardline_shards::persist::manifest::location(&g.path))
                     .map_err(|e| e.to_string())?;
             }
             tracing::info!(shard = id, files = due.len(), "deleted replaced files");

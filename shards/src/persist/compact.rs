@@ -124,7 +124,7 @@ fn read_shaped(
     f: &ParquetFile,
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, PersistError> {
-    let bytes = storage.get(&object_store::path::Path::from(f.path.as_str()))?;
+    let bytes = storage.get(&f.location())?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(64 * 1024)
         .build()?;

@@ -55,7 +55,17 @@ pub struct Garbage {
     pub delete_after_ns: i64,
 }
 
+/// The object store location of a stored path. Paths are stored already encoded (a table
+/// named `a/b` is the segment `a%2Fb`), so they are parsed, not encoded again.
+pub fn location(path: &str) -> Path {
+    Path::parse(path).unwrap_or_else(|_| Path::from(path))
+}
+
 impl ParquetFile {
+    pub fn location(&self) -> Path {
+        location(&self.path)
+    }
+
     /// Last-write-wins order key.
     pub fn order(&self) -> (u64, u64) {
         (self.epoch, self.sort_id.unwrap_or(self.id))

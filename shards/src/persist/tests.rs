@@ -43,7 +43,7 @@ fn buffer(lines: &str) -> ShardBuffer {
 }
 
 fn read(storage: &Storage, f: &ParquetFile) -> RecordBatch {
-    let bytes = storage.get(&Path::from(f.path.as_str())).unwrap();
+    let bytes = storage.get(&f.location()).unwrap();
     let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .unwrap()
         .build()
@@ -133,7 +133,7 @@ fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
     assert_eq!((usage.value(0), n.value(0)), (5.0, 4));
     assert!(b.column(2).is_null(0), "a column no row has is all null");
     assert_eq!(
-        storage.get(&Path::from(first.path.as_str())).unwrap().len() as u64,
+        storage.get(&first.location()).unwrap().len() as u64,
         first.size_bytes
     );
 }
@@ -271,4 +271,64 @@ fn compaction_merges_a_run_keeping_every_point_once_and_the_newest_values() {
         [("a", 3.0), ("c", 4.0)]
     );
     assert_eq!(n.value(0), 1, "a field only the older write had is kept");
+}
+
+#[test]
+fn names_the_object_store_must_encode_are_stored_encoded_and_read_back() {
+    let table = Arc::new(TableSchema::with_columns(
+        0,
+        "we/ird %tbl",
+        &[
+            ("host", ColumnType::Tag),
+            ("time", ColumnType::Time),
+            ("v", ColumnType::Float),
+        ],
+    ));
+    let cat = CatalogSnapshot::new(
+        1,
+        vec![Arc::new(DbSchema::new(0, Arc::from("db"), vec![table]))],
+    );
+    let lines = "we/ird\\ %tbl,host=a v=1 10\n";
+    let mut buf = ShardBuffer::default();
+    let batch = WalBatch {
+        database_id: 0,
+        precision: Precision::Second,
+        default_time_ns: 0,
+        line_count: 1,
+        lines,
+    };
+    assert_eq!(
+        Applier::default()
+            .apply(&mut buf, &cat, &batch, |_| true)
+            .applied,
+        1
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path().to_owned()).unwrap();
+    let layout = ShardLayout {
+        index: 0,
+        count: 1,
+        epoch: 0,
+        gen1_ns: 60_000_000_000,
+    };
+    let cover = SnapshotCover {
+        wal_covered: 0,
+        absorbed_epochs: vec![],
+    };
+    let m = persist_buffer(
+        &storage,
+        &buf,
+        &cat,
+        Manifest::default(),
+        &layout,
+        &cover,
+        &|_| {},
+    )
+    .unwrap();
+    let f = &m.files[0];
+    assert_eq!(
+        f.path,
+        "db/we%2Fird %25tbl/1970-01-01/00-00/shard-0-0.parquet"
+    );
+    assert_eq!(read(&storage, f).num_rows(), 1);
 }
