@@ -1,13 +1,17 @@
-//! A buffered table as DataFusion sees it: a [`TableProvider`] whose scan has one partition
-//! per shard, each reading a snapshot of that shard's buffer taken when the query is planned.
+//! A table as DataFusion sees it: a [`TableProvider`] whose scan has one partition per shard,
+//! each reading what that shard held when the query was planned: snapshots of its buffers
+//! and the Parquet files its manifests list.
 //!
 //! Invariants:
 //! - Column order is stable: tags sorted by name, then fields sorted by name, then `time`.
 //! - Tags are `Utf8View` (built by gathering views of the shard's tag dictionary: no string
 //!   is copied, and DataFusion groups and compares views fast), `time` is `Timestamp(Nanosecond)`, string fields are
 //!   `LargeUtf8` (the buffer's chunks are shared as they are, with 64-bit offsets).
-//! - Pushed-down filters are `Inexact`: the shards prune by them, DataFusion still applies
-//!   every filter, so a predicate this module does not understand only costs pruning.
+//! - Time comparisons against timestamps and tag equality/IN filters are pushed down
+//!   `Exact` (buffers and files apply them row by row); any other filter is `Inexact` and only
+//!   prunes, DataFusion still applies it.
+//! - Sources that may hold the same point (overlapping time, possibly the same series) are
+//!   read in one partition and merged last-write-wins; every other source is read as it is.
 
 use std::collections::HashMap;
 use std::fmt;

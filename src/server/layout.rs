@@ -11,7 +11,7 @@
 //!   manifest records the epoch as absorbed (its share is in its files); once every shard has
 //!   absorbed an epoch, the old directories are deleted.
 //! - Parquet files record the layout they were written under, so queries know which files
-//!   may hold the same series (see `ParquetFile::may_share_series`).
+//!   may hold the same series (see `query::shards::Span::may_overlap`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -79,7 +79,6 @@ pub struct PersistState {
     absorbing: RefCell<Vec<u64>>,
     absorption: Arc<Absorption>,
     last_error: RefCell<Option<String>>,
-    pub snapshots_done: Cell<u64>,
     /// The manifest version compaction last found nothing to do in.
     compaction_checked: Cell<Option<u64>>,
     /// Buffer bytes per row at the last snapshot: sizes compaction's memory budget.
@@ -138,7 +137,6 @@ impl PersistState {
             absorbing: RefCell::new(absorbing),
             absorption,
             last_error: RefCell::new(None),
-            snapshots_done: Cell::new(0),
             compaction_checked: Cell::new(None),
             row_bytes: Cell::new(256),
         }
@@ -296,7 +294,6 @@ async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
         *p.manifest.borrow_mut() = Arc::new(manifest);
         *p.frozen.borrow_mut() = None;
         *p.last_error.borrow_mut() = None;
-        p.snapshots_done.set(p.snapshots_done.get() + 1);
         p.absorption.absorbed(ctx.id, &frozen.cover.absorbed_epochs);
         tracing::info!(
             shard = ctx.id,

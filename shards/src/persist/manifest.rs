@@ -35,7 +35,7 @@ pub struct ParquetFile {
     pub max_time: i64,
     /// The shard layout it was written under: with `shard_count` shards, shard
     /// `shard_index` owned its series. Files of one layout and different indices share no
-    /// series; files of different layouts may.
+    /// series; files of different layouts may (queries check this with `Span::may_overlap`).
     pub shard_count: u32,
     pub shard_index: u32,
     /// The layout epoch (see the data directory's `layout.json`); with `id`, orders files for
@@ -73,11 +73,6 @@ impl ParquetFile {
 
     pub fn overlaps(&self, min: i64, max: i64) -> bool {
         self.min_time <= max && self.max_time >= min
-    }
-
-    /// Whether this file and a source of layout (`count`, `index`) may hold the same series.
-    pub fn may_share_series(&self, count: u32, index: u32) -> bool {
-        self.shard_count != count || self.shard_index == index
     }
 }
 
@@ -222,11 +217,8 @@ mod tests {
     }
 
     #[test]
-    fn layouts_and_overlap() {
+    fn time_overlap_is_inclusive() {
         let f = file(1);
-        assert!(f.may_share_series(2, 0));
-        assert!(!f.may_share_series(2, 1));
-        assert!(f.may_share_series(3, 1));
         assert!(f.overlaps(9, 20) && f.overlaps(0, 5) && !f.overlaps(10, 20));
     }
 }

@@ -49,11 +49,6 @@ impl Storage {
         }
     }
 
-    /// Whether objects survive a restart.
-    pub fn is_durable(&self) -> bool {
-        self.local_root.is_some()
-    }
-
     /// The object store, for readers.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()

@@ -42,6 +42,23 @@ fn buffer(lines: &str) -> ShardBuffer {
     buf
 }
 
+/// One-minute windows.
+fn layout(index: usize, count: usize, epoch: u64) -> ShardLayout {
+    ShardLayout {
+        index,
+        count,
+        epoch,
+        gen1_ns: 60_000_000_000,
+    }
+}
+
+fn cover(wal_covered: u64) -> SnapshotCover {
+    SnapshotCover {
+        wal_covered,
+        absorbed_epochs: vec![],
+    }
+}
+
 fn read(storage: &Storage, f: &ParquetFile) -> RecordBatch {
     let bytes = storage.get(&f.location()).unwrap();
     let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -66,12 +83,7 @@ fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
     );
     let storage = Storage::memory();
     let faults = RefCell::new(Vec::new());
-    let layout = ShardLayout {
-        index: 1,
-        count: 2,
-        epoch: 3,
-        gen1_ns: 60_000_000_000,
-    };
+    let layout = layout(1, 2, 3);
     let cover = SnapshotCover {
         wal_covered: 9,
         absorbed_epochs: vec![2],
@@ -141,16 +153,8 @@ fn snapshot_writes_sorted_deduplicated_files_per_window_then_the_manifest() {
 #[test]
 fn an_empty_buffer_writes_only_the_manifest() {
     let storage = Storage::memory();
-    let layout = ShardLayout {
-        index: 0,
-        count: 1,
-        epoch: 0,
-        gen1_ns: 60_000_000_000,
-    };
-    let cover = SnapshotCover {
-        wal_covered: 4,
-        absorbed_epochs: vec![],
-    };
+    let layout = layout(0, 1, 0);
+    let cover = cover(4);
     let m = persist_buffer(
         &storage,
         &ShardBuffer::default(),
@@ -186,12 +190,7 @@ fn meta(id: u64, rows: u64, min: i64, epoch: u64, index: u32) -> ParquetFile {
 #[test]
 fn compaction_merges_overlapping_groups_whole_and_adjacent_small_files_in_time_order() {
     let day = 86_400_000_000_000;
-    let layout = ShardLayout {
-        index: 0,
-        count: 2,
-        epoch: 1,
-        gen1_ns: 60_000_000_000,
-    };
+    let layout = layout(0, 2, 1);
     // meta(id, rows, min_time): each file spans [min, min + 10].
     let m = Manifest {
         files: vec![
@@ -218,16 +217,8 @@ fn compaction_merges_overlapping_groups_whole_and_adjacent_small_files_in_time_o
 #[test]
 fn compaction_merges_a_run_keeping_every_point_once_and_the_newest_values() {
     let storage = Storage::memory();
-    let layout = ShardLayout {
-        index: 0,
-        count: 1,
-        epoch: 0,
-        gen1_ns: 60_000_000_000,
-    };
-    let cover = SnapshotCover {
-        wal_covered: 0,
-        absorbed_epochs: vec![],
-    };
+    let layout = layout(0, 1, 0);
+    let cover = cover(0);
     let mut m = Manifest::default();
     for lines in [
         "cpu,host=a usage=1,n=1i 10\ncpu,host=b usage=2 70\n",
@@ -305,16 +296,8 @@ fn names_the_object_store_must_encode_are_stored_encoded_and_read_back() {
     );
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path().to_owned()).unwrap();
-    let layout = ShardLayout {
-        index: 0,
-        count: 1,
-        epoch: 0,
-        gen1_ns: 60_000_000_000,
-    };
-    let cover = SnapshotCover {
-        wal_covered: 0,
-        absorbed_epochs: vec![],
-    };
+    let layout = layout(0, 1, 0);
+    let cover = cover(0);
     let m = persist_buffer(
         &storage,
         &buf,

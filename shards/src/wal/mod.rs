@@ -153,6 +153,26 @@ impl<S: SegmentStore + 'static> Wal<S> {
         self.stats_groups.get()
     }
 
+    /// Runs `queue` on the state unless the log has failed or is closing, then wakes the
+    /// committer. Everything but the wait happens now, synchronously, so work enters the log
+    /// in the order it is asked for.
+    fn enqueue<T>(&self, queue: impl FnOnce(&mut State<S::File>) -> T) -> Result<T, WalError> {
+        let queued = {
+            let mut st = self.state.borrow_mut();
+            if let Some(f) = &st.failed {
+                Err(WalError::Failed(f.clone()))
+            } else if st.closed {
+                Err(WalError::Closed)
+            } else {
+                Ok(queue(&mut st))
+            }
+        };
+        if queued.is_ok() {
+            let _ = self.wake.try_send(());
+        }
+        queued
+    }
+
     /// Appends one frame, built by `encode` into the pending buffer. With `durable`, the
     /// returned future resolves once the frame is on disk; without, it resolves at once.
     pub fn append(
@@ -160,36 +180,18 @@ impl<S: SegmentStore + 'static> Wal<S> {
         durable: bool,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> impl std::future::Future<Output = Result<(), WalError>> {
-        // Everything but the wait happens now, synchronously, so frames enter the log in the
-        // order `append` is called.
-        let queued: Result<Option<oneshot::Receiver<Result<(), String>>>, WalError> = {
-            let mut st = self.state.borrow_mut();
-            if let Some(f) = &st.failed {
-                Err(WalError::Failed(f.clone()))
-            } else if st.closed {
-                Err(WalError::Closed)
-            } else {
-                encode(&mut st.pending);
-                if durable {
-                    let (tx, rx) = oneshot::channel();
-                    st.waiters.push(tx);
-                    Ok(Some(rx))
-                } else {
-                    Ok(None)
-                }
-            }
-        };
-        if queued.is_ok() {
-            let _ = self.wake.try_send(());
-        }
+        let queued = self.enqueue(|st| {
+            encode(&mut st.pending);
+            durable.then(|| {
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push(tx);
+                rx
+            })
+        });
         async move {
             match queued? {
                 None => Ok(()),
-                Some(rx) => match rx.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(WalError::Failed(e)),
-                    Err(_) => Err(WalError::Closed),
-                },
+                Some(rx) => committed(rx).await,
             }
         }
     }
@@ -198,28 +200,12 @@ impl<S: SegmentStore + 'static> Wal<S> {
     /// and in segments up to the returned one; everything appended after goes to later
     /// segments. A snapshot covering the buffer as of this call covers those segments.
     pub fn rotate(&self) -> impl std::future::Future<Output = Result<u64, WalError>> {
-        let queued = {
-            let mut st = self.state.borrow_mut();
-            if let Some(f) = &st.failed {
-                Err(WalError::Failed(f.clone()))
-            } else if st.closed {
-                Err(WalError::Closed)
-            } else {
-                let (tx, rx) = oneshot::channel();
-                st.rotations.push(tx);
-                Ok(rx)
-            }
-        };
-        if queued.is_ok() {
-            let _ = self.wake.try_send(());
-        }
-        async move {
-            match queued?.await {
-                Ok(Ok(seg)) => Ok(seg),
-                Ok(Err(e)) => Err(WalError::Failed(e)),
-                Err(_) => Err(WalError::Closed),
-            }
-        }
+        let queued = self.enqueue(|st| {
+            let (tx, rx) = oneshot::channel();
+            st.rotations.push(tx);
+            rx
+        });
+        async move { committed(queued?).await }
     }
 
     /// The committer: run once per log, on the shard's executor. Returns after [`Self::close`]
@@ -421,6 +407,15 @@ impl<S: SegmentStore + 'static> Wal<S> {
     pub fn close(&self) {
         self.state.borrow_mut().closed = true;
         let _ = self.wake.try_send(());
+    }
+}
+
+/// Waits for the committer's answer to one queued item.
+async fn committed<T>(rx: oneshot::Receiver<Result<T, String>>) -> Result<T, WalError> {
+    match rx.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(WalError::Failed(e)),
+        Err(_) => Err(WalError::Closed),
     }
 }
 
