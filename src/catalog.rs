@@ -7,6 +7,11 @@
 //! - Readers (every shard, on every request) load the current snapshot through `ArcSwap`:
 //!   no lock on the ingest path.
 //! - Ids are dense and never reused; a column's type never changes once created.
+//! - Deleting a database or table is soft: it keeps its id and entry (with the time of
+//!   deletion) so its rows and files can still be told apart and removed later, but it is
+//!   no longer found by name, and the name may be taken by a new one. At most one live
+//!   database per name, and one live table per name in a database.
+//! - A change either applies whole or not at all: it is checked before anything moves.
 //! - On disk: `catalog.json`, replaced atomically (write temp file, fsync, rename, fsync
 //!   directory). Its first line is `shardline-catalog v1 crc32c=<hex>`, the checksum of the
 //!   JSON that follows; a mismatch stops start-up rather than silently losing schema.
@@ -39,8 +44,68 @@ pub enum CatalogError {
     },
     #[error("invalid database name '{name}': {reason}")]
     InvalidDatabaseName { name: String, reason: &'static str },
+    #[error("invalid table name '{name}': {reason}")]
+    InvalidTableName { name: String, reason: &'static str },
+    #[error("invalid column '{name}' in table '{table}': {reason}")]
+    InvalidColumn {
+        table: String,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("database '{0}' already exists")]
+    DatabaseExists(String),
+    #[error("database '{0}' not found")]
+    DatabaseNotFound(String),
+    #[error("table '{table}' already exists in database '{database}'")]
+    TableExists { database: String, table: String },
+    #[error("table '{table}' not found in database '{database}'")]
+    TableNotFound { database: String, table: String },
     #[error("the catalog writer has stopped")]
     WriterGone,
+}
+
+/// Reads a retention period as the API takes it: a duration with units (`30d`, `24h`,
+/// `1h30m`), or `none` for keeping data forever.
+pub fn parse_retention(text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("inf") {
+        return Ok(None);
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "retention period '{t}' needs a unit, e.g. 30d, 24h or 90m (or 'none')"
+        ));
+    }
+    let d = crate::cli::parse_duration(t).map_err(|e| format!("invalid retention period: {e}"))?;
+    if d.is_zero() {
+        return Err(
+            "a retention period must be longer than zero; use 'none' to keep data forever".into(),
+        );
+    }
+    i64::try_from(d.as_nanos())
+        .map(Some)
+        .map_err(|_| format!("retention period '{t}' is too long"))
+}
+
+/// A retention period as [`parse_retention`] reads it.
+pub fn format_retention(ns: i64) -> String {
+    crate::cli::format_duration(std::time::Duration::from_nanos(ns.max(0) as u64))
+}
+
+/// Checks a table name given to the management API (writes name tables through line
+/// protocol, whose escaping allows any measurement).
+pub fn validate_table_name(name: &str) -> Result<(), CatalogError> {
+    let bad = |reason| CatalogError::InvalidTableName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(bad("a table name cannot be empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(bad("a table name cannot contain control characters"));
+    }
+    Ok(())
 }
 
 /// Checks a database name: 1 to 64 characters, a letter or digit first, then letters, digits,
@@ -82,6 +147,40 @@ pub struct SchemaChange {
     pub tables: Vec<TableChange>,
 }
 
+/// One change to the catalog. Retention periods are nanoseconds; `None` keeps data forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// What a write needs: created if missing, left alone where present.
+    Schema(SchemaChange),
+    CreateDatabase {
+        name: String,
+        retention_ns: Option<i64>,
+    },
+    SetDatabaseRetention {
+        name: String,
+        retention_ns: Option<i64>,
+    },
+    DeleteDatabase {
+        name: String,
+    },
+    /// A table with its tags and fields, ahead of any write.
+    CreateTable {
+        database: String,
+        table: String,
+        columns: Vec<(String, ColumnType)>,
+        retention_ns: Option<i64>,
+    },
+    SetTableRetention {
+        database: String,
+        table: String,
+        retention_ns: Option<i64>,
+    },
+    DeleteTable {
+        database: String,
+        table: String,
+    },
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PColumn {
     id: u32,
@@ -95,6 +194,30 @@ struct PTable {
     id: u32,
     name: String,
     columns: Vec<PColumn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retention_ns: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at_ns: Option<i64>,
+}
+
+impl PTable {
+    fn new(id: u32, name: &str) -> Self {
+        PTable {
+            id,
+            name: name.to_string(),
+            columns: vec![PColumn {
+                id: 0,
+                name: TIME_COLUMN.to_string(),
+                ty: ColumnType::Time.name().to_string(),
+            }],
+            retention_ns: None,
+            deleted_at_ns: None,
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.deleted_at_ns.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +225,20 @@ struct PDatabase {
     id: u32,
     name: String,
     tables: Vec<PTable>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retention_ns: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at_ns: Option<i64>,
+}
+
+impl PDatabase {
+    fn live(&self) -> bool {
+        self.deleted_at_ns.is_none()
+    }
+
+    fn live_table(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|t| t.live() && t.name == name)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -145,57 +282,144 @@ impl PCatalog {
                         ty,
                     });
                 }
-                tables.push(Arc::new(TableSchema::new(
-                    t.id,
-                    Arc::from(t.name.as_str()),
-                    cols,
-                )));
+                let mut table = TableSchema::new(t.id, Arc::from(t.name.as_str()), cols);
+                table.retention_ns = t.retention_ns;
+                table.deleted_at_ns = t.deleted_at_ns;
+                tables.push(Arc::new(table));
             }
-            dbs.push(Arc::new(DbSchema::new(
-                d.id,
-                Arc::from(d.name.as_str()),
-                tables,
-            )));
+            let mut db = DbSchema::new(d.id, Arc::from(d.name.as_str()), tables);
+            db.retention_ns = d.retention_ns;
+            db.deleted_at_ns = d.deleted_at_ns;
+            dbs.push(Arc::new(db));
         }
         Ok(CatalogSnapshot::new(self.version, dbs))
     }
 
-    /// Applies a change; returns whether anything was added. Columns that exist with another
-    /// type are left alone (the write path then rejects the lines that wanted them).
-    fn apply(&mut self, change: &SchemaChange) -> bool {
-        let mut changed = false;
-        let db_pos = match self
-            .databases
+    fn live_database(&self, name: &str) -> Option<usize> {
+        self.databases
             .iter()
-            .position(|d| d.name == change.database)
-        {
+            .position(|d| d.live() && d.name == name)
+    }
+
+    fn database_mut(&mut self, name: &str) -> Result<&mut PDatabase, CatalogError> {
+        match self.live_database(name) {
+            Some(i) => Ok(&mut self.databases[i]),
+            None => Err(CatalogError::DatabaseNotFound(name.to_string())),
+        }
+    }
+
+    fn new_database(&mut self, name: &str) -> &mut PDatabase {
+        let id = self.databases.len() as u32;
+        self.databases.push(PDatabase {
+            id,
+            name: name.to_string(),
+            tables: Vec::new(),
+            retention_ns: None,
+            deleted_at_ns: None,
+        });
+        self.databases.last_mut().expect("just pushed")
+    }
+
+    /// Applies one change at `now_ns`; returns whether anything changed. On an error nothing
+    /// changed.
+    fn apply(&mut self, change: &Change, now_ns: i64) -> Result<bool, CatalogError> {
+        let changed = match change {
+            Change::Schema(c) => self.apply_schema(c),
+            Change::CreateDatabase { name, retention_ns } => {
+                validate_database_name(name)?;
+                if self.live_database(name).is_some() {
+                    return Err(CatalogError::DatabaseExists(name.clone()));
+                }
+                self.new_database(name).retention_ns = *retention_ns;
+                true
+            }
+            Change::SetDatabaseRetention { name, retention_ns } => {
+                let db = self.database_mut(name)?;
+                let changed = db.retention_ns != *retention_ns;
+                db.retention_ns = *retention_ns;
+                changed
+            }
+            Change::DeleteDatabase { name } => {
+                self.database_mut(name)?.deleted_at_ns = Some(now_ns);
+                true
+            }
+            Change::CreateTable {
+                database,
+                table,
+                columns,
+                retention_ns,
+            } => {
+                validate_table_name(table)?;
+                check_new_columns(table, columns)?;
+                let db = self.database_mut(database)?;
+                if db.live_table(table).is_some() {
+                    return Err(CatalogError::TableExists {
+                        database: database.clone(),
+                        table: table.clone(),
+                    });
+                }
+                let mut t = PTable::new(db.tables.len() as u32, table);
+                t.retention_ns = *retention_ns;
+                for (name, ty) in columns {
+                    t.columns.push(PColumn {
+                        id: t.columns.len() as u32,
+                        name: name.clone(),
+                        ty: ty.name().to_string(),
+                    });
+                }
+                db.tables.push(t);
+                true
+            }
+            Change::SetTableRetention {
+                database,
+                table,
+                retention_ns,
+            } => {
+                let t = self.table_mut(database, table)?;
+                let changed = t.retention_ns != *retention_ns;
+                t.retention_ns = *retention_ns;
+                changed
+            }
+            Change::DeleteTable { database, table } => {
+                self.table_mut(database, table)?.deleted_at_ns = Some(now_ns);
+                true
+            }
+        };
+        if changed {
+            self.version += 1;
+        }
+        Ok(changed)
+    }
+
+    fn table_mut(&mut self, database: &str, table: &str) -> Result<&mut PTable, CatalogError> {
+        let db = self.database_mut(database)?;
+        match db.live_table(table) {
+            Some(i) => Ok(&mut db.tables[i]),
+            None => Err(CatalogError::TableNotFound {
+                database: database.to_string(),
+                table: table.to_string(),
+            }),
+        }
+    }
+
+    /// Adds what a write needs. Columns that exist with another type are left alone (the
+    /// write path then rejects the lines that wanted them).
+    fn apply_schema(&mut self, change: &SchemaChange) -> bool {
+        let mut changed = false;
+        let db_pos = match self.live_database(&change.database) {
             Some(p) => p,
             None => {
-                let id = self.databases.len() as u32;
-                self.databases.push(PDatabase {
-                    id,
-                    name: change.database.clone(),
-                    tables: Vec::new(),
-                });
                 changed = true;
-                id as usize
+                self.new_database(&change.database).id as usize
             }
         };
         let db = &mut self.databases[db_pos];
         for tc in &change.tables {
-            let t_pos = match db.tables.iter().position(|t| t.name == tc.name) {
+            let t_pos = match db.live_table(&tc.name) {
                 Some(p) => p,
                 None => {
                     let id = db.tables.len() as u32;
-                    db.tables.push(PTable {
-                        id,
-                        name: tc.name.clone(),
-                        columns: vec![PColumn {
-                            id: 0,
-                            name: TIME_COLUMN.to_string(),
-                            ty: ColumnType::Time.name().to_string(),
-                        }],
-                    });
+                    db.tables.push(PTable::new(id, &tc.name));
                     changed = true;
                     id as usize
                 }
@@ -213,17 +437,42 @@ impl PCatalog {
                 }
             }
         }
-        if changed {
-            self.version += 1;
-        }
         changed
     }
 }
 
-type Reply = flume::Sender<Result<Arc<CatalogSnapshot>, String>>;
+/// The columns of a table created through the API: named, distinct, not `time`.
+fn check_new_columns(table: &str, columns: &[(String, ColumnType)]) -> Result<(), CatalogError> {
+    for (i, (name, ty)) in columns.iter().enumerate() {
+        let bad = |reason| CatalogError::InvalidColumn {
+            table: table.to_string(),
+            name: name.clone(),
+            reason,
+        };
+        if name.is_empty() {
+            return Err(bad("a column name cannot be empty"));
+        }
+        if name == TIME_COLUMN {
+            return Err(bad(
+                "every table has a 'time' column; it cannot be declared",
+            ));
+        }
+        if *ty == ColumnType::Time {
+            return Err(bad("only the 'time' column holds timestamps"));
+        }
+        if columns[..i].iter().any(|(n, _)| n == name) {
+            return Err(bad(
+                "the name is given twice (a tag and a field cannot share it)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+type Reply = flume::Sender<Result<Arc<CatalogSnapshot>, CatalogError>>;
 
 struct Request {
-    change: SchemaChange,
+    change: Change,
     reply: Reply,
 }
 
@@ -276,21 +525,21 @@ impl Catalog {
         self.current.load_full()
     }
 
-    /// Applies a change durably; resolves with the snapshot that includes it.
+    /// Adds what a write needs, durably; resolves with the snapshot that includes it.
     pub async fn apply(&self, change: SchemaChange) -> Result<Arc<CatalogSnapshot>, CatalogError> {
+        self.change(Change::Schema(change)).await
+    }
+
+    /// Applies a change durably; resolves with the snapshot that includes it.
+    pub async fn change(&self, change: Change) -> Result<Arc<CatalogSnapshot>, CatalogError> {
         let (tx, rx) = flume::bounded(1);
         self.requests
             .send_async(Request { change, reply: tx })
             .await
             .map_err(|_| CatalogError::WriterGone)?;
-        match rx.recv_async().await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(msg)) => Err(CatalogError::Persist {
-                path: self.path.clone(),
-                source: std::io::Error::other(msg),
-            }),
-            Err(_) => Err(CatalogError::WriterGone),
-        }
+        rx.recv_async()
+            .await
+            .map_err(|_| CatalogError::WriterGone)?
     }
 }
 
@@ -305,10 +554,16 @@ fn writer_loop(
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
         let before = state.clone();
+        let now = crate::now_ns();
         let mut changed = false;
-        for r in &batch {
-            changed |= state.apply(&r.change);
-        }
+        let outcomes: Vec<Result<(), CatalogError>> = batch
+            .iter()
+            .map(|r| {
+                let c = state.apply(&r.change, now)?;
+                changed |= c;
+                Ok(())
+            })
+            .collect();
         let result = if changed {
             match persist(&path, &state)
                 .and_then(|_| state.snapshot().map_err(std::io::Error::other))
@@ -332,8 +587,16 @@ fn writer_loop(
                 None => return,
             }
         };
-        for r in batch {
-            let _ = r.reply.send(result.clone());
+        for (r, outcome) in batch.into_iter().zip(outcomes) {
+            let reply = match (outcome, &result) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Ok(snap)) => Ok(snap.clone()),
+                (Ok(()), Err(msg)) => Err(CatalogError::Persist {
+                    path: path.clone(),
+                    source: std::io::Error::other(msg.clone()),
+                }),
+            };
+            let _ = r.reply.send(reply);
         }
     }
 }
@@ -457,6 +720,120 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let e = Catalog::open(dir.path()).unwrap_err();
         assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    }
+
+    #[test]
+    fn management_changes_and_soft_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000_000_000;
+        {
+            let c = Catalog::open(dir.path()).unwrap();
+            let create = |name: &str, r| Change::CreateDatabase {
+                name: name.into(),
+                retention_ns: r,
+            };
+            block_on(c.change(create("a", Some(day)))).unwrap();
+            let e = block_on(c.change(create("a", None))).unwrap_err();
+            assert!(matches!(e, CatalogError::DatabaseExists(_)), "{e}");
+            let e = block_on(c.change(create("_bad", None))).unwrap_err();
+            assert!(matches!(e, CatalogError::InvalidDatabaseName { .. }), "{e}");
+            let table = Change::CreateTable {
+                database: "a".into(),
+                table: "cpu".into(),
+                columns: vec![
+                    ("host".into(), ColumnType::Tag),
+                    ("usage".into(), ColumnType::Float),
+                ],
+                retention_ns: Some(day / 24),
+            };
+            let s = block_on(c.change(table.clone())).unwrap();
+            let db = s.database("a").unwrap();
+            assert_eq!(db.retention_ns, Some(day));
+            let t = db.table("cpu").unwrap();
+            assert_eq!(t.retention_ns, Some(day / 24));
+            assert_eq!(db.retention_for(t), Some(day / 24));
+            assert_eq!(t.column("usage").unwrap().ty, ColumnType::Float);
+            let e = block_on(c.change(table)).unwrap_err();
+            assert!(matches!(e, CatalogError::TableExists { .. }), "{e}");
+            let new_table =
+                |db: &str, name: &str, columns: Vec<(String, ColumnType)>| Change::CreateTable {
+                    database: db.into(),
+                    table: name.into(),
+                    columns,
+                    retention_ns: None,
+                };
+            let e = block_on(c.change(new_table("nope", "cpu", vec![]))).unwrap_err();
+            assert!(matches!(e, CatalogError::DatabaseNotFound(_)), "{e}");
+            let twice = vec![("x".into(), ColumnType::Tag), ("x".into(), ColumnType::Int)];
+            let e = block_on(c.change(new_table("a", "mem", twice))).unwrap_err();
+            assert!(matches!(e, CatalogError::InvalidColumn { .. }), "{e}");
+            let time = vec![("time".into(), ColumnType::Float)];
+            let e = block_on(c.change(new_table("a", "mem", time))).unwrap_err();
+            assert!(matches!(e, CatalogError::InvalidColumn { .. }), "{e}");
+
+            // Retention updates; clearing the table's falls back to the database's.
+            block_on(c.change(Change::SetTableRetention {
+                database: "a".into(),
+                table: "cpu".into(),
+                retention_ns: None,
+            }))
+            .unwrap();
+            let s = c.snapshot();
+            let db = s.database("a").unwrap();
+            assert_eq!(db.retention_for(db.table("cpu").unwrap()), Some(day));
+
+            // Deleting the table hides it; the name is free again, under a new id.
+            block_on(c.change(Change::DeleteTable {
+                database: "a".into(),
+                table: "cpu".into(),
+            }))
+            .unwrap();
+            let e = block_on(c.change(Change::DeleteTable {
+                database: "a".into(),
+                table: "cpu".into(),
+            }))
+            .unwrap_err();
+            assert!(matches!(e, CatalogError::TableNotFound { .. }), "{e}");
+            let s = block_on(c.apply(change("a", "cpu", &[("v", ColumnType::Int)]))).unwrap();
+            let db = s.database("a").unwrap();
+            assert_eq!(db.table("cpu").unwrap().id, 1);
+            assert!(db.table_by_id(0).unwrap().deleted_at_ns.is_some());
+            assert_eq!(db.live_tables().count(), 1);
+
+            // Deleting the database; a write recreates the name as a new database.
+            block_on(c.change(Change::DeleteDatabase { name: "a".into() })).unwrap();
+            assert!(c.snapshot().database("a").is_none());
+            let s = block_on(c.apply(change("a", "cpu", &[("v", ColumnType::Float)]))).unwrap();
+            let db = s.database("a").unwrap();
+            assert_eq!(db.id, 1);
+            assert_eq!(db.retention_ns, None);
+            assert_eq!(
+                db.table("cpu").unwrap().column("v").unwrap().ty,
+                ColumnType::Float
+            );
+        }
+        // All of it survives a restart.
+        let c = Catalog::open(dir.path()).unwrap();
+        let s = c.snapshot();
+        assert_eq!(s.databases.len(), 2);
+        assert!(s.databases[0].deleted_at_ns.is_some());
+        assert_eq!(s.databases[0].retention_ns, Some(day));
+        assert_eq!(s.database("a").unwrap().id, 1);
+        assert_eq!(s.live_databases().count(), 1);
+    }
+
+    #[test]
+    fn retention_periods() {
+        let h = 3_600_000_000_000;
+        assert_eq!(parse_retention("none"), Ok(None));
+        assert_eq!(parse_retention("1h"), Ok(Some(h)));
+        assert_eq!(parse_retention("7d"), Ok(Some(7 * 24 * h)));
+        assert_eq!(parse_retention("1h30m"), Ok(Some(h + h / 2)));
+        for bad in ["", "30", "0d", "1x", "-1h", "99999999w"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_retention(7 * 24 * h), "1w");
+        assert_eq!(format_retention(36 * h), "1d12h");
     }
 
     #[test]

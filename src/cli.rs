@@ -89,6 +89,22 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_NO_COMPACTION")]
     pub no_compaction: bool,
 
+    /// How often each shard looks for Parquet files past their table's retention period or
+    /// of deleted tables, and removes them (e.g. 30m, 1h). Expired rows are hidden from
+    /// queries at once regardless.
+    #[arg(long, env = "SHARDLINE_RETENTION_CHECK_INTERVAL", default_value = "30m", value_parser = parse_duration)]
+    pub retention_check_interval: Duration,
+
+    /// How long the files of a deleted database or table are kept before they are removed
+    /// (e.g. 24h, 0s). The database or table is hidden at once; its name can be reused.
+    #[arg(long, env = "SHARDLINE_DELETE_GRACE_PERIOD", default_value = "24h", value_parser = parse_duration)]
+    pub delete_grace_period: Duration,
+
+    /// How long a file stays in the object store after the manifest stops listing it
+    /// (compacted, expired or deleted): queries planned before may still be reading it.
+    #[arg(long, env = "SHARDLINE_FILE_DELETE_DELAY", default_value = "60s", value_parser = parse_duration)]
+    pub file_delete_delay: Duration,
+
     /// Serve without authentication. Token authentication is not implemented yet, so every
     /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.
     #[arg(long)]
@@ -159,25 +175,76 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
-/// Parses `250us`, `10ms`, `1s`, `2m`; a bare number is milliseconds.
+/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w` and sums like `1h30m`; a bare number
+/// is milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration: expected e.g. 10ms or 1s"))?;
-    Ok(match unit {
-        "us" | "µs" => Duration::from_micros(n),
-        "" | "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        other => {
-            return Err(format!(
-                "unknown duration unit '{other}' (use us, ms, s or m)"
-            ))
+    let invalid = || format!("'{s}' is not a duration: expected e.g. 10ms, 1s, 30m, 24h or 7d");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map(Duration::from_millis).map_err(|_| invalid());
+    }
+    let mut rest = s;
+    let mut total = Duration::ZERO;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ns" => Some(Duration::from_nanos(n)),
+            "us" | "µs" => Some(Duration::from_micros(n)),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" => n.checked_mul(60).map(Duration::from_secs),
+            "h" => n.checked_mul(3_600).map(Duration::from_secs),
+            "d" => n.checked_mul(86_400).map(Duration::from_secs),
+            "w" => n.checked_mul(604_800).map(Duration::from_secs),
+            other => {
+                return Err(format!(
+                    "unknown duration unit '{other}' in '{s}' (use ns, us, ms, s, m, h, d or w)"
+                ))
+            }
+        };
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| format!("duration '{s}' is too long"))?;
+    }
+    Ok(total)
+}
+
+/// Writes a duration the way [`parse_duration`] reads it, largest units first (`1d12h`).
+pub fn format_duration(d: Duration) -> String {
+    let mut ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    const UNITS: [(&str, u128); 8] = [
+        ("w", 604_800_000_000_000),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ];
+    for (unit, size) in UNITS {
+        if ns >= size {
+            out.push_str(&format!("{}{unit}", ns / size));
+            ns %= size;
         }
-    })
+    }
+    out
 }
 
 #[cfg(test)]
@@ -193,6 +260,18 @@ mod tests {
         assert!(parse_size("1XB").is_err());
         assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        for bad in ["", "h", "1x", "1.5h", "-1s", "1h 30m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_duration("99999999999999999w").is_err());
+        for text in ["1d12h", "30d", "1h30m", "250us", "0s", "2w3d"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(format_duration(d), text.replace("30d", "4w2d"), "{text}");
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
     }
 }

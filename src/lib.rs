@@ -21,3 +21,11 @@ pub const REVISION: &str = match option_env!("SHARDLINE_GIT_REVISION") {
     Some(r) => r,
     None => "unknown",
 };
+
+/// Wall-clock time in nanoseconds since the Unix epoch (0 before 1970, saturating in 2262):
+/// the clock of default write timestamps, retention and deletion times.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+}

@@ -3,7 +3,8 @@
 //! The server's catalog builds a new [`CatalogSnapshot`] for every change and publishes it
 //! whole; shards only read snapshots, so they never lock. Invariants: column ids within a table
 //! are dense (`0..columns.len()`) and never reused; a column's type never changes; every table
-//! has the `time` column.
+//! has the `time` column. A deleted database or table keeps its id (its rows and files still
+//! name it) but is no longer found by name: its name may be taken by a new one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -82,6 +83,11 @@ pub struct TableSchema {
     pub name: Arc<str>,
     /// Indexed by column id.
     pub columns: Vec<ColumnSchema>,
+    /// Rows older than this (ns, relative to now) are hidden and their files deleted; `None`
+    /// falls back to the database's.
+    pub retention_ns: Option<i64>,
+    /// When the table was deleted (ns since the epoch), if it was.
+    pub deleted_at_ns: Option<i64>,
     by_name: HashMap<Arc<str>, u32>,
 }
 
@@ -93,6 +99,8 @@ impl TableSchema {
             id,
             name,
             columns,
+            retention_ns: None,
+            deleted_at_ns: None,
             by_name,
         }
     }
@@ -133,24 +141,65 @@ impl TableSchema {
 pub struct DbSchema {
     pub id: u32,
     pub name: Arc<str>,
-    /// Indexed by table id.
+    /// Indexed by table id; deleted tables included.
     pub tables: Vec<Arc<TableSchema>>,
+    /// Rows older than this (ns, relative to now) are hidden and their files deleted.
+    pub retention_ns: Option<i64>,
+    /// When the database was deleted (ns since the epoch), if it was.
+    pub deleted_at_ns: Option<i64>,
+    /// Live tables only.
     by_name: HashMap<Arc<str>, u32>,
 }
 
 impl DbSchema {
     pub fn new(id: u32, name: Arc<str>, tables: Vec<Arc<TableSchema>>) -> Self {
-        let by_name = tables.iter().map(|t| (t.name.clone(), t.id)).collect();
+        let by_name = tables
+            .iter()
+            .filter(|t| t.deleted_at_ns.is_none())
+            .map(|t| (t.name.clone(), t.id))
+            .collect();
         DbSchema {
             id,
             name,
             tables,
+            retention_ns: None,
+            deleted_at_ns: None,
             by_name,
         }
     }
 
+    /// The live table of that name.
     pub fn table(&self, name: &str) -> Option<&Arc<TableSchema>> {
         self.by_name.get(name).map(|&i| &self.tables[i as usize])
+    }
+
+    /// The table with that id, deleted or not.
+    pub fn table_by_id(&self, id: u32) -> Option<&Arc<TableSchema>> {
+        self.tables.get(id as usize)
+    }
+
+    /// Tables not deleted, in id order.
+    pub fn live_tables(&self) -> impl Iterator<Item = &Arc<TableSchema>> {
+        self.tables.iter().filter(|t| t.deleted_at_ns.is_none())
+    }
+
+    /// The retention period that applies to `table`: its own, else the database's.
+    pub fn retention_for(&self, table: &TableSchema) -> Option<i64> {
+        table.retention_ns.or(self.retention_ns)
+    }
+
+    /// The oldest time still visible in `table` at `now_ns` (`i64::MIN` without retention).
+    pub fn visible_from(&self, table: &TableSchema, now_ns: i64) -> i64 {
+        self.retention_for(table)
+            .map_or(i64::MIN, |r| now_ns.saturating_sub(r))
+    }
+
+    /// When the table stopped being visible through deletion (its own or the database's).
+    pub fn deleted_at(&self, table: &TableSchema) -> Option<i64> {
+        match (self.deleted_at_ns, table.deleted_at_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -160,12 +209,17 @@ pub struct CatalogSnapshot {
     pub version: u64,
     /// Indexed by database id.
     pub databases: Vec<Arc<DbSchema>>,
+    /// Live databases only.
     by_name: HashMap<Arc<str>, u32>,
 }
 
 impl CatalogSnapshot {
     pub fn new(version: u64, databases: Vec<Arc<DbSchema>>) -> Self {
-        let by_name = databases.iter().map(|d| (d.name.clone(), d.id)).collect();
+        let by_name = databases
+            .iter()
+            .filter(|d| d.deleted_at_ns.is_none())
+            .map(|d| (d.name.clone(), d.id))
+            .collect();
         CatalogSnapshot {
             version,
             databases,
@@ -173,10 +227,17 @@ impl CatalogSnapshot {
         }
     }
 
+    /// The live database of that name.
     pub fn database(&self, name: &str) -> Option<&Arc<DbSchema>> {
         self.by_name.get(name).map(|&i| &self.databases[i as usize])
     }
 
+    /// Databases not deleted, in id order.
+    pub fn live_databases(&self) -> impl Iterator<Item = &Arc<DbSchema>> {
+        self.databases.iter().filter(|d| d.deleted_at_ns.is_none())
+    }
+
+    /// The database with that id, deleted or not.
     pub fn database_by_id(&self, id: u32) -> Option<&Arc<DbSchema>> {
         self.databases.get(id as usize)
     }

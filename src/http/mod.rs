@@ -4,6 +4,7 @@
 //! flat match on method and path; each endpoint family has its own module.
 
 pub mod body;
+pub mod configure;
 pub mod io;
 pub mod query;
 pub mod response;
@@ -101,6 +102,8 @@ async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         }
         ("/api/v3/query_sql", &Method::GET | &Method::POST) => query::handle(ctx, req).await,
         ("/api/v3/query_sql", _) => response::method_not_allowed("GET, POST"),
+        ("/api/v3/configure/database", _) => configure::database(ctx, req).await,
+        ("/api/v3/configure/table", _) => configure::table(ctx, req).await,
         ("/health" | "/api/v1/health", &Method::GET | &Method::HEAD) => {
             response::text(StatusCode::OK, "OK")
         }

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -168,9 +167,7 @@ async fn write_body<'a>(
     body: &'a Arc<String>,
     rows: &mut ParsedRows<'a>,
 ) -> HttpResponse {
-    let default_time_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
+    let default_time_ns = crate::now_ns();
     let local = write::LocalShard {
         id: ctx.id,
         default_time_ns,

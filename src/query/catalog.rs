@@ -1,8 +1,10 @@
 //! One database as a DataFusion catalog: schema `iox` holds its tables, schema `system` its
 //! `queries` and `parquet_files` tables; DataFusion adds `information_schema`.
 //!
-//! Invariant: a query sees the database's tables and columns as of the catalog snapshot it
-//! started with; tables created later appear to later queries.
+//! Invariants: a query sees the database's tables and columns as of the catalog snapshot it
+//! started with; tables created later appear to later queries. Deleted tables are not
+//! listed, not found, and their files are not in `system.parquet_files`. Rows older than the
+//! table's retention period (its own, else the database's) are not read.
 
 use std::sync::Arc;
 
@@ -73,7 +75,7 @@ struct TableSchemaProvider {
 #[async_trait]
 impl SchemaProvider for TableSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.db.tables.iter().map(|t| t.name.to_string()).collect();
+        let mut names: Vec<String> = self.db.live_tables().map(|t| t.name.to_string()).collect();
         names.sort();
         names
     }
@@ -83,6 +85,7 @@ impl SchemaProvider for TableSchemaProvider {
             Arc::new(BufferTable::new(
                 self.db.id,
                 t.clone(),
+                self.db.retention_for(t),
                 self.shards.clone(),
                 self.store.clone(),
             )) as Arc<dyn TableProvider>
@@ -136,11 +139,14 @@ fn parquet_files_batch(
     files.sort_by(|a, b| {
         (&a.table_name, a.min_time, &a.path).cmp(&(&b.table_name, b.min_time, &b.path))
     });
+    // Files of deleted tables are not the database's any more (they await removal).
+    files.retain(|f| {
+        db.table_by_id(f.table_id)
+            .is_some_and(|t| t.deleted_at_ns.is_none())
+    });
     // A table's current name (the file records the name it had when written).
     let name = |f: &ParquetFile| {
-        db.tables
-            .iter()
-            .find(|t| t.id == f.table_id)
+        db.table_by_id(f.table_id)
             .map_or_else(|| f.table_name.clone(), |t| t.name.to_string())
     };
     let schema = Arc::new(Schema::new(vec![

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arrow::array::{
     ArrayRef, BooleanArray, DurationNanosecondArray, Int64Array, RecordBatch, StringArray,
@@ -40,9 +40,7 @@ impl QueryLog {
     /// Records a query as running; returns its id.
     pub fn start(&self, database: &str, text: &str, params: Option<String>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let issue_time_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
+        let issue_time_ns = crate::now_ns();
         let entry = Entry {
             id,
             issue_time_ns,

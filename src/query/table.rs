@@ -67,6 +67,8 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
 pub struct BufferTable {
     database_id: u32,
     table: Arc<TableSchema>,
+    /// Rows older than this, relative to the time of the scan, are not read.
+    retention_ns: Option<i64>,
     /// Column ids in output order.
     order: Vec<u32>,
     schema: SchemaRef,
@@ -78,6 +80,7 @@ impl BufferTable {
     pub fn new(
         database_id: u32,
         table: Arc<TableSchema>,
+        retention_ns: Option<i64>,
         shards: ShardHandles,
         store: Arc<dyn ObjectStore>,
     ) -> Self {
@@ -91,6 +94,7 @@ impl BufferTable {
             order: cols.iter().map(|c| c.id).collect(),
             schema: Arc::new(Schema::new(fields)),
             table,
+            retention_ns,
             shards,
             store,
         }
@@ -156,6 +160,10 @@ impl TableProvider for BufferTable {
         }
         let pruning = Pruning::from_filters(&self.table, filters);
         request.time_min = pruning.time_min;
+        if let Some(r) = self.retention_ns {
+            // Expired rows are hidden at once, whether or not their files are deleted yet.
+            request.time_min = request.time_min.max(crate::now_ns().saturating_sub(r));
+        }
         request.time_max = pruning.time_max;
         request.tag_filters = pruning.tags.into_iter().collect();
         // Snapshots are taken now, at planning: the plan's statistics come from them (row

@@ -131,6 +131,9 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         shard_count: shards,
         epoch: layout.epoch,
         compaction: !args.no_compaction,
+        retention_check_interval: args.retention_check_interval,
+        delete_grace: args.delete_grace_period,
+        file_delete_delay: args.file_delete_delay,
     };
 
     // With port 0, reserve one port for all shards: a bound, never-listening SO_REUSEPORT

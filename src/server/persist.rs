@@ -30,9 +30,6 @@ use super::shard::ShardCtx;
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// Wait after a failed snapshot before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How long a file replaced by compaction stays on disk: queries planned before the swap
-/// may still read it.
-const REPLACED_FILE_GRACE: Duration = Duration::from_secs(60);
 
 /// Persistence settings shared by every shard.
 #[derive(Debug, Clone)]
@@ -46,6 +43,12 @@ pub struct PersistConfig {
     pub epoch: u64,
     /// Whether small files are merged.
     pub compaction: bool,
+    /// How often files past retention or of deleted tables are looked for.
+    pub retention_check_interval: Duration,
+    /// How long files of deleted tables and databases are kept.
+    pub delete_grace: Duration,
+    /// How long a file no manifest lists stays in storage.
+    pub file_delete_delay: Duration,
 }
 
 /// A write refused because memory is full and persisting is failing.
@@ -83,6 +86,8 @@ pub struct PersistState {
     compaction_checked: Cell<Option<u64>>,
     /// Buffer bytes per row at the last snapshot: sizes compaction's memory budget.
     row_bytes: Cell<usize>,
+    /// When files were last checked against retention and deletions.
+    expiry_checked: Cell<Option<Instant>>,
 }
 
 /// A frozen buffer and what persisting it covers.
@@ -139,6 +144,7 @@ impl PersistState {
             last_error: RefCell::new(None),
             compaction_checked: Cell::new(None),
             row_bytes: Cell::new(256),
+            expiry_checked: Cell::new(None),
         }
     }
 
@@ -359,23 +365,41 @@ async fn on_thread<T: Send + 'static>(
         .map_err(|_| "the persistence thread died".to_string())?
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// One step of upkeep: deletes garbage whose grace period is over, or merges one run of
-/// small files. Returns whether it did anything.
+/// One step of upkeep: drops files past retention or of deleted tables, deletes garbage
+/// whose delay is over, or merges one run of small files. Returns whether it did anything.
 async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
-    use shardline_shards::persist::compact;
+    use shardline_shards::persist::{compact, expire};
     let p = &ctx.persist;
     let manifest = Manifest::clone(&p.manifest.borrow());
-    let now = now_ns();
+    let now = crate::now_ns();
     let layout = p.layout(ctx.id);
     let storage = p.config.storage.clone();
     let id = ctx.id;
-    let next = if manifest.garbage.iter().any(|g| g.delete_after_ns <= now) {
+    let delete_after = now.saturating_add(p.config.file_delete_delay.as_nanos() as i64);
+    let expiry_due = match p.expiry_checked.get() {
+        None => true,
+        Some(t) => t.elapsed() >= p.config.retention_check_interval,
+    };
+    let expired = if expiry_due {
+        p.expiry_checked.set(Some(Instant::now()));
+        let grace = p.config.delete_grace.as_nanos().min(i64::MAX as u128) as i64;
+        expire::expired_files(&manifest, &ctx.catalog.snapshot(), now, grace)
+    } else {
+        Vec::new()
+    };
+    let next = if !expired.is_empty() {
+        on_thread(format!("persist-{id}"), move || {
+            let mut m = manifest;
+            expire::drop_files(&mut m, &expired, delete_after);
+            tracing::info!(
+                shard = id,
+                files = expired.len(),
+                "files past their retention period or of deleted tables dropped"
+            );
+            m.save_next(&storage, id).map_err(|e| e.to_string())
+        })
+        .await?
+    } else if manifest.garbage.iter().any(|g| g.delete_after_ns <= now) {
         on_thread(format!("persist-{id}"), move || {
             let mut m = manifest;
             let (due, keep): (Vec<_>, Vec<_>) =
@@ -398,31 +422,43 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
         // concatenation, the output); it runs when no frozen buffer exists, so it may use
         // the half of the buffer limit a frozen buffer would.
         let budget = p.config.buffer_limit / 2 / (3 * p.row_bytes.get());
+        let catalog = ctx.catalog.snapshot();
+        // Files of deleted tables only wait for removal: not worth merging.
+        let live = |run: &Vec<usize>| {
+            let f = &manifest.files[run[0]];
+            catalog.database_by_id(f.database_id).is_some_and(|db| {
+                db.table_by_id(f.table_id)
+                    .is_some_and(|t| db.deleted_at(t).is_none())
+            })
+        };
         let runs = compact::plan(&manifest, &layout, budget as u64);
-        let Some(run) = runs.into_iter().next() else {
+        let Some(run) = runs.into_iter().find(live) else {
             p.compaction_checked.set(Some(manifest.version));
             return Ok(false);
         };
         let first = &manifest.files[run[0]];
-        let catalog = ctx.catalog.snapshot();
         let db = catalog
             .database_by_id(first.database_id)
             .ok_or("compacting files of a database missing from the catalog")?
             .clone();
         let table = db
-            .tables
-            .iter()
-            .find(|t| t.id == first.table_id)
+            .table_by_id(first.table_id)
             .ok_or("compacting files of a table missing from the catalog")?
             .clone();
         p.running.set(true);
         let started = Instant::now();
         let files = run.len();
         let result = on_thread(format!("compact-{id}"), move || {
-            let grace = now + REPLACED_FILE_GRACE.as_nanos() as i64;
-            let m =
-                compact::compact_run(&storage, manifest, &run, &table, &db.name, &layout, grace)
-                    .map_err(|e| e.to_string())?;
+            let m = compact::compact_run(
+                &storage,
+                manifest,
+                &run,
+                &table,
+                &db.name,
+                &layout,
+                delete_after,
+            )
+            .map_err(|e| e.to_string())?;
             m.save_next(&storage, id).map_err(|e| e.to_string())
         })
         .await;

@@ -321,7 +321,7 @@ impl ShardCtx {
         };
         let buffer = self.buffer.borrow();
         let mut out = Vec::new();
-        for table in &db.tables {
+        for table in db.live_tables() {
             let Some(t) = buffer.table(db.id, table.id) else {
                 continue;
             };

@@ -122,6 +122,15 @@ impl Server {
         respond(req.send_bytes(body))
     }
 
+    /// Any method, with an optional JSON body; returns status and body.
+    pub fn send(&self, method: &str, path: &str, json_body: Option<&str>) -> (u16, String) {
+        let req = ureq::request(method, &self.url(path));
+        match json_body {
+            Some(b) => respond(req.set("Content-Type", "application/json").send_string(b)),
+            None => respond(req.call()),
+        }
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         respond(ureq::get(&self.url(path)).call())
     }

@@ -3,6 +3,7 @@
 
 mod durability;
 mod harness;
+mod manage;
 mod persist;
 mod protocol;
 mod query;

@@ -8,6 +8,7 @@
 //! Everything here blocks: it runs on persistence threads, never on a shard's executor.
 
 pub mod compact;
+pub mod expire;
 pub mod manifest;
 pub mod merge;
 pub mod storage;
@@ -99,7 +100,7 @@ pub fn persist_buffer(
             );
             continue;
         };
-        let Some(schema) = db.tables.iter().find(|t| t.id == table_id) else {
+        let Some(schema) = db.table_by_id(table_id) else {
             tracing::error!(
                 db_id,
                 table_id,
@@ -107,6 +108,15 @@ pub fn persist_buffer(
             );
             continue;
         };
+        if db.deleted_at(schema).is_some() {
+            // Deleted: nobody can read these rows again, so they are not written.
+            tracing::debug!(
+                db_id,
+                table_id,
+                "rows of a deleted table dropped at snapshot"
+            );
+            continue;
+        }
         writer::encode_table(table, schema, layout.gen1_ns, |f| {
             let id = manifest.next_file_id;
             manifest.next_file_id += 1;
