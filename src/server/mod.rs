@@ -183,7 +183,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             adopted: manifests
                 .iter()
                 .filter(|(j, _)| **j >= shards && **j % shards == id)
-                .map(|(_, m)| Arc::new(m.clone()))
+                .map(|(j, m)| (*j, Arc::new(m.clone())))
                 .collect(),
             old_dirs: old_wal
                 .iter()
@@ -282,7 +282,7 @@ struct ShardArgs {
     catalog: Arc<Catalog>,
     persist: PersistConfig,
     manifest: Manifest,
-    adopted: Vec<Arc<Manifest>>,
+    adopted: Vec<(usize, Arc<Manifest>)>,
     old_dirs: Vec<(usize, PathBuf)>,
     absorbing: Vec<u64>,
     absorption: Arc<layout::Absorption>,

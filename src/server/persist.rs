@@ -62,9 +62,10 @@ pub struct PersistState {
     pub wal_dir: PathBuf,
     /// The shard's durable manifest.
     pub manifest: RefCell<Arc<Manifest>>,
-    /// Manifests of directories of a larger earlier shard count that this shard answers for
-    /// (read-only: their files stay queryable).
-    pub adopted: Vec<Arc<Manifest>>,
+    /// Manifests of directories of a larger earlier shard count that this shard answers for,
+    /// with their directory's shard index: their files stay queryable, and retention,
+    /// deletion and garbage collection apply to them (no new files are added).
+    pub adopted: RefCell<Vec<(usize, Arc<Manifest>)>>,
     /// The buffer being persisted, if a snapshot is running (or failed and will be retried).
     pub frozen: RefCell<Option<Frozen>>,
     running: Cell<bool>,
@@ -122,7 +123,7 @@ impl PersistState {
         config: PersistConfig,
         wal_dir: PathBuf,
         manifest: Manifest,
-        adopted: Vec<Arc<Manifest>>,
+        adopted: Vec<(usize, Arc<Manifest>)>,
         absorbing: Vec<u64>,
         absorption: Arc<Absorption>,
         replayed_rows: bool,
@@ -131,7 +132,7 @@ impl PersistState {
             config,
             wal_dir,
             manifest: RefCell::new(Arc::new(manifest)),
-            adopted,
+            adopted: RefCell::new(adopted),
             frozen: RefCell::new(None),
             running: Cell::new(false),
             in_flight: Cell::new(0),
@@ -365,56 +366,108 @@ async fn on_thread<T: Send + 'static>(
         .map_err(|_| "the persistence thread died".to_string())?
 }
 
-/// One step of upkeep: drops files past retention or of deleted tables, deletes garbage
-/// whose delay is over, or merges one run of small files. Returns whether it did anything.
-async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
-    use shardline_shards::persist::{compact, expire};
+/// Drops the files of `manifest` (stored as shard `dir`'s) past retention or of deleted
+/// tables when `expire` is set, and deletes its garbage whose delay is over; returns the new
+/// manifest if anything changed.
+async fn tidy(
+    ctx: &Rc<ShardCtx>,
+    dir: usize,
+    manifest: Manifest,
+    expire: bool,
+) -> Result<Option<Manifest>, String> {
+    use shardline_shards::persist::expire;
     let p = &ctx.persist;
-    let manifest = Manifest::clone(&p.manifest.borrow());
     let now = crate::now_ns();
-    let layout = p.layout(ctx.id);
-    let storage = p.config.storage.clone();
-    let id = ctx.id;
-    let delete_after = now.saturating_add(p.config.file_delete_delay.as_nanos() as i64);
-    let expiry_due = match p.expiry_checked.get() {
-        None => true,
-        Some(t) => t.elapsed() >= p.config.retention_check_interval,
-    };
-    let expired = if expiry_due {
-        p.expiry_checked.set(Some(Instant::now()));
+    let expired = if expire {
         let grace = p.config.delete_grace.as_nanos().min(i64::MAX as u128) as i64;
         expire::expired_files(&manifest, &ctx.catalog.snapshot(), now, grace)
     } else {
         Vec::new()
     };
-    let next = if !expired.is_empty() {
-        on_thread(format!("persist-{id}"), move || {
-            let mut m = manifest;
+    if expired.is_empty() && !manifest.garbage.iter().any(|g| g.delete_after_ns <= now) {
+        return Ok(None);
+    }
+    let storage = p.config.storage.clone();
+    let delete_after = now.saturating_add(p.config.file_delete_delay.as_nanos() as i64);
+    let id = ctx.id;
+    on_thread(format!("persist-{id}"), move || {
+        let mut m = manifest;
+        if !expired.is_empty() {
             expire::drop_files(&mut m, &expired, delete_after);
             tracing::info!(
                 shard = id,
+                manifest = dir,
                 files = expired.len(),
-                "files past their retention period or of deleted tables dropped"
+                "dropped files past their retention period or of deleted tables"
             );
-            m.save_next(&storage, id).map_err(|e| e.to_string())
-        })
-        .await?
-    } else if manifest.garbage.iter().any(|g| g.delete_after_ns <= now) {
-        on_thread(format!("persist-{id}"), move || {
-            let mut m = manifest;
-            let (due, keep): (Vec<_>, Vec<_>) =
-                m.garbage.drain(..).partition(|g| g.delete_after_ns <= now);
-            m.garbage = keep;
-            for g in &due {
-                storage
-                    .delete(&shardline_shards::persist::manifest::location(&g.path))
-                    .map_err(|e| e.to_string())?;
+        }
+        let (due, keep): (Vec<_>, Vec<_>) =
+            m.garbage.drain(..).partition(|g| g.delete_after_ns <= now);
+        m.garbage = keep;
+        // Deleted before the manifest stops listing them: if saving it fails, they are
+        // deleted again next time (deleting a missing file succeeds).
+        for g in &due {
+            storage
+                .delete(&shardline_shards::persist::manifest::location(&g.path))
+                .map_err(|e| e.to_string())?;
+        }
+        if !due.is_empty() {
+            tracing::info!(
+                shard = id,
+                manifest = dir,
+                files = due.len(),
+                "deleted unlisted files"
+            );
+        }
+        m.save_next(&storage, dir)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// One step of upkeep: drops files past retention or of deleted tables and deletes garbage
+/// whose delay is over (in this shard's manifest and those it adopted), or else merges one
+/// run of small files. Returns whether it did anything.
+async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
+    use shardline_shards::persist::compact;
+    let p = &ctx.persist;
+    let expiry_due = match p.expiry_checked.get() {
+        None => true,
+        Some(t) => t.elapsed() >= p.config.retention_check_interval,
+    };
+    if expiry_due {
+        p.expiry_checked.set(Some(Instant::now()));
+    }
+    let mut tidied = false;
+    // This shard's manifest (slot `None`), then the adopted ones.
+    let adopted: Vec<usize> = (0..p.adopted.borrow().len()).collect();
+    for slot in std::iter::once(None).chain(adopted.into_iter().map(Some)) {
+        let (dir, manifest) = match slot {
+            None => (ctx.id, Manifest::clone(&p.manifest.borrow())),
+            Some(k) => {
+                let (dir, m) = &p.adopted.borrow()[k];
+                (*dir, Manifest::clone(m))
             }
-            tracing::info!(shard = id, files = due.len(), "deleted replaced files");
-            m.save_next(&storage, id).map_err(|e| e.to_string())
-        })
-        .await?
-    } else {
+        };
+        if let Some(next) = tidy(ctx, dir, manifest, expiry_due).await? {
+            let next = Arc::new(next);
+            match slot {
+                None => *p.manifest.borrow_mut() = next,
+                Some(k) => p.adopted.borrow_mut()[k].1 = next,
+            }
+            tidied = true;
+        }
+    }
+    if tidied {
+        return Ok(true);
+    }
+    let manifest = Manifest::clone(&p.manifest.borrow());
+    let layout = p.layout(ctx.id);
+    let storage = p.config.storage.clone();
+    let id = ctx.id;
+    let delete_after = crate::now_ns().saturating_add(p.config.file_delete_delay.as_nanos() as i64);
+    let next = {
         if !p.config.compaction || p.compaction_checked.get() == Some(manifest.version) {
             return Ok(false);
         }

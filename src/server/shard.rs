@@ -287,8 +287,9 @@ impl ShardCtx {
             let active = self.buffer.borrow();
             let frozen = self.persist.frozen.borrow();
             let manifest = self.persist.manifest.borrow();
+            let adopted = self.persist.adopted.borrow();
             let mut manifests = vec![&**manifest];
-            manifests.extend(self.persist.adopted.iter().map(|m| &**m));
+            manifests.extend(adopted.iter().map(|(_, m)| &**m));
             job.answer(&crate::query::ShardView {
                 shard: self.id,
                 shard_count: self.config.shards,

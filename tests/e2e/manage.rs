@@ -28,7 +28,7 @@ fn points(table: &str, at_ns: i64, n: usize) -> String {
         .map(|i| {
             format!(
                 "{table},host=h{} v={i}i {}\n",
-                i % 3,
+                i % 10,
                 at_ns + i as i64 * 1_000_000_000
             )
         })
@@ -279,7 +279,9 @@ fn retention_hides_old_rows_at_once_and_later_deletes_their_files() {
         // past retention as a whole; this test is about the files retention drops.
         "--no-compaction",
     ];
-    let mut s = Server::start_in(tmp.path(), 2, &args);
+    // Three shards first, two after a restart: the third shard's files are then adopted by
+    // another shard, and retention must reach them too.
+    let mut s = Server::start_in(tmp.path(), 3, &args);
     let now = now_ns();
     let old = now - 3 * HOUR_NS;
     write(&s, "rdb", &points("m", old, 10));
@@ -298,6 +300,13 @@ fn retention_hides_old_rows_at_once_and_later_deletes_their_files() {
         .map(|(_, p, _)| p)
         .collect();
     assert!(old_files.iter().all(|p| on_disk(tmp.path(), p)));
+    assert!(
+        old_files.iter().any(|p| p.contains("/shard-2-")),
+        "{old_files:?}"
+    );
+    s.stop();
+    let mut s = Server::start_in(tmp.path(), 2, &args);
+    assert_eq!(s.count("rdb", "m"), 20);
 
     // A retention period hides what is older at once…
     let (st, body) = s.send(
