@@ -175,8 +175,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
-/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w` and sums like `1h30m`; a bare number
-/// is milliseconds.
+/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w`, `1mo` (30 days), `1y` (365 days)
+/// and sums like `1h30m`; a bare number is milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let invalid = || format!("'{s}' is not a duration: expected e.g. 10ms, 1s, 30m, 24h or 7d");
@@ -208,9 +208,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => n.checked_mul(3_600).map(Duration::from_secs),
             "d" => n.checked_mul(86_400).map(Duration::from_secs),
             "w" => n.checked_mul(604_800).map(Duration::from_secs),
+            "mo" => n.checked_mul(30 * 86_400).map(Duration::from_secs),
+            "y" => n.checked_mul(365 * 86_400).map(Duration::from_secs),
             other => {
                 return Err(format!(
-                    "unknown duration unit '{other}' in '{s}' (use ns, us, ms, s, m, h, d or w)"
+                    "unknown duration unit '{other}' in '{s}' (use ns, us, ms, s, m, h, d, w, mo or y)"
                 ))
             }
         };
@@ -264,6 +266,8 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("1mo"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("1y"), Ok(Duration::from_secs(365 * 86_400)));
         for bad in ["", "h", "1x", "1.5h", "-1s", "1h 30m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
