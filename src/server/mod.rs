@@ -114,6 +114,9 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             e.insert(Manifest::load(&storage, j)?);
         }
     }
+    if args.object_store == crate::cli::ObjectStoreKind::File {
+        sweep_orphans(storage.clone(), manifests.clone());
+    }
     let absorption = layout::Absorption::new(shards, layout::old_wal_dirs(&data_dir)?, |s, e| {
         manifests
             .get(&s)
@@ -461,4 +464,23 @@ fn spawn_signal_thread(stops: Vec<flume::Sender<()>>) {
             }
         })
         .ok();
+}
+
+/// Deletes, in the background, the Parquet files a crash left unlisted (see
+/// `persist::sweep`). Files written from now on are newer than the cut-off, so shards may
+/// start at once.
+fn sweep_orphans(storage: Storage, manifests: BTreeMap<usize, Manifest>) {
+    let started = std::time::SystemTime::now();
+    let spawned = std::thread::Builder::new()
+        .name("orphan-sweep".into())
+        .spawn(move || {
+            match shardline_shards::persist::sweep::sweep(&storage, &manifests, started) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "deleted Parquet files a crash left unlisted"),
+                Err(e) => tracing::warn!(error = %e, "looking for Parquet files a crash left unlisted failed; they only take space"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the orphan-file sweep");
+    }
 }

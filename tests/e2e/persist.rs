@@ -199,6 +199,20 @@ fn crash_between_parquet_write_and_manifest_loses_and_duplicates_nothing() {
         Some(0),
         "no manifest lists the orphaned files"
     );
+    // The start-up sweep deletes them (this server writes no files of its own: its buffer
+    // limit and snapshot interval are far off).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while parquet_files_on_disk(&tmp.path().join("store")) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "orphaned files were not deleted:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(s
+        .log_text()
+        .contains("deleted Parquet files a crash left unlisted"));
 }
 
 #[test]
@@ -261,6 +275,76 @@ fn memory_stays_bounded_by_the_buffer_limit_while_data_streams_in() {
     assert!(
         grew_mib < 40,
         "peak RSS grew by {grew_mib} MiB over a buffer limit of 8 MiB"
+    );
+}
+
+/// The full-size run: 20M distinct lines (100,000 series) through 2 shards with
+/// 32 MiB of buffer each. About 5 minutes with a debug build, so not part of `cargo test`; run
+/// it with `cargo test --release --test e2e -- --ignored twenty_million` (the line count can
+/// be changed with `SHARDLINE_TEST_LINES`). Results are in `bench/RESULTS.md`.
+#[test]
+#[ignore = "streams 20M lines; minutes long"]
+fn twenty_million_lines_stream_in_under_the_memory_limit() {
+    let lines: usize = std::env::var("SHARDLINE_TEST_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000_000);
+    let limit_mib = 32;
+    let limit = format!("{limit_mib}MiB");
+    let s = Server::start_with(2, &["--buffer-mem-limit", &limit, "--gen1-duration", "10m"]);
+    write(&s, &points(0, 100));
+    let base = rss_kib(s.pid(), "VmRSS:");
+    let per_body = 10_000;
+    let mut body = String::with_capacity(per_body * 80);
+    let started = Instant::now();
+    let bodies = lines / per_body;
+    let mut quarter_peak = 0;
+    for k in 0..bodies {
+        if k == bodies / 4 {
+            quarter_peak = rss_kib(s.pid(), "VmHWM:");
+        }
+        body.clear();
+        for i in k * per_body..(k + 1) * per_body {
+            use std::fmt::Write as _;
+            // 100,000 series, each point 10 s after that series' previous one.
+            let _ = writeln!(
+                body,
+                "m,host=h{},dc=d{} a={i}i,b={}.25 {}",
+                i % 100_000,
+                i % 7,
+                i % 97,
+                1_000_000_000 + (i / 100_000) * 10
+            );
+        }
+        write(&s, &body);
+    }
+    let elapsed = started.elapsed();
+    let peak = rss_kib(s.pid(), "VmHWM:");
+    let r = s.select("pdb", "SELECT count(*) AS n FROM m");
+    assert_eq!(
+        r[0]["n"].as_i64(),
+        Some((lines / per_body * per_body) as i64)
+    );
+    let grew_mib = peak.saturating_sub(base) / 1024;
+    let late_growth_mib = peak.saturating_sub(quarter_peak) / 1024;
+    eprintln!(
+        "{lines} lines in {:.1} s; peak RSS {} MiB (after a quarter: {} MiB), grew by {grew_mib} MiB; buffer limit {limit_mib} MiB x 2 shards",
+        elapsed.as_secs_f64(),
+        peak / 1024,
+        quarter_peak / 1024,
+    );
+    // Per shard: its buffers (active and frozen) within the limit, and beside them what a
+    // snapshot or a merge works with (the frozen rows as sorted Arrow columns, one file's
+    // bytes), about 1.5 times the limit more; plus allocator slack. Unbounded, this run
+    // would hold gigabytes.
+    assert!(
+        grew_mib < 2 * 3 * limit_mib + 32,
+        "peak RSS grew by {grew_mib} MiB over buffer limits of 2 x {limit_mib} MiB"
+    );
+    // And memory does not creep with the data: the last three quarters add little.
+    assert!(
+        late_growth_mib < limit_mib,
+        "peak RSS kept growing: {late_growth_mib} MiB after the first quarter"
     );
 }
 

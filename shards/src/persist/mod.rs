@@ -12,6 +12,7 @@ pub mod expire;
 pub mod manifest;
 pub mod merge;
 pub mod storage;
+pub mod sweep;
 pub mod writer;
 
 use object_store::path::Path;
