@@ -210,9 +210,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "w" => n.checked_mul(604_800).map(Duration::from_secs),
             "mo" => n.checked_mul(30 * 86_400).map(Duration::from_secs),
             "y" => n.checked_mul(365 * 86_400).map(Duration::from_secs),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown duration unit '{other}' in '{s}' (use ns, us, ms, s, m, h, d, w, mo or y)"
-            )),
+            ))
+            }
         };
         total = part
             .and_then(|p| total.checked_add(p))
