@@ -430,15 +430,11 @@ async fn tidy(
 /// whose delay is over (in this shard's manifest and those it adopted), or else merges one
 /// run of small files. Returns whether it did anything.
 async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
-    use shardline_shards::persist::compact;
     let p = &ctx.persist;
     let expiry_due = match p.expiry_checked.get() {
         None => true,
         Some(t) => t.elapsed() >= p.config.retention_check_interval,
     };
-    if expiry_due {
-        p.expiry_checked.set(Some(Instant::now()));
-    }
     let mut tidied = false;
     // This shard's manifest (slot `None`), then the adopted ones.
     let adopted: Vec<usize> = (0..p.adopted.borrow().len()).collect();
@@ -450,6 +446,7 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
                 (*dir, Manifest::clone(m))
             }
         };
+        // An error returns before the check is marked done: the next step retries it.
         if let Some(next) = tidy(ctx, dir, manifest, expiry_due).await? {
             let next = Arc::new(next);
             match slot {
@@ -459,73 +456,80 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
             tidied = true;
         }
     }
+    if expiry_due {
+        p.expiry_checked.set(Some(Instant::now()));
+    }
     if tidied {
         return Ok(true);
     }
+    compact_once(ctx).await
+}
+
+/// Merges one run of small files of this shard's manifest, if compaction finds one.
+async fn compact_once(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
+    use shardline_shards::persist::compact;
+    let p = &ctx.persist;
     let manifest = Manifest::clone(&p.manifest.borrow());
+    if !p.config.compaction || p.compaction_checked.get() == Some(manifest.version) {
+        return Ok(false);
+    }
+    // A merge holds its rows about three times over (decoded inputs, their concatenation,
+    // the output); it runs when no frozen buffer exists, so it may use the half of the
+    // buffer limit a frozen buffer would.
+    let budget = p.config.buffer_limit / 2 / (3 * p.row_bytes.get());
+    let catalog = ctx.catalog.snapshot();
+    // Files of deleted tables only wait for removal: not worth merging.
+    let live = |run: &Vec<usize>| {
+        let f = &manifest.files[run[0]];
+        catalog.database_by_id(f.database_id).is_some_and(|db| {
+            db.table_by_id(f.table_id)
+                .is_some_and(|t| db.deleted_at(t).is_none())
+        })
+    };
     let layout = p.layout(ctx.id);
+    let runs = compact::plan(&manifest, &layout, budget as u64);
+    let Some(run) = runs.into_iter().find(live) else {
+        p.compaction_checked.set(Some(manifest.version));
+        return Ok(false);
+    };
+    let first = &manifest.files[run[0]];
+    let db = catalog
+        .database_by_id(first.database_id)
+        .ok_or("compacting files of a database missing from the catalog")?
+        .clone();
+    let table = db
+        .table_by_id(first.table_id)
+        .ok_or("compacting files of a table missing from the catalog")?
+        .clone();
     let storage = p.config.storage.clone();
     let id = ctx.id;
     let delete_after = crate::now_ns().saturating_add(p.config.file_delete_delay.as_nanos() as i64);
-    let next = {
-        if !p.config.compaction || p.compaction_checked.get() == Some(manifest.version) {
-            return Ok(false);
-        }
-        // A merge holds its rows about three times over (decoded inputs, their
-        // concatenation, the output); it runs when no frozen buffer exists, so it may use
-        // the half of the buffer limit a frozen buffer would.
-        let budget = p.config.buffer_limit / 2 / (3 * p.row_bytes.get());
-        let catalog = ctx.catalog.snapshot();
-        // Files of deleted tables only wait for removal: not worth merging.
-        let live = |run: &Vec<usize>| {
-            let f = &manifest.files[run[0]];
-            catalog.database_by_id(f.database_id).is_some_and(|db| {
-                db.table_by_id(f.table_id)
-                    .is_some_and(|t| db.deleted_at(t).is_none())
-            })
-        };
-        let runs = compact::plan(&manifest, &layout, budget as u64);
-        let Some(run) = runs.into_iter().find(live) else {
-            p.compaction_checked.set(Some(manifest.version));
-            return Ok(false);
-        };
-        let first = &manifest.files[run[0]];
-        let db = catalog
-            .database_by_id(first.database_id)
-            .ok_or("compacting files of a database missing from the catalog")?
-            .clone();
-        let table = db
-            .table_by_id(first.table_id)
-            .ok_or("compacting files of a table missing from the catalog")?
-            .clone();
-        p.running.set(true);
-        let started = Instant::now();
-        let files = run.len();
-        let result = on_thread(format!("compact-{id}"), move || {
-            let m = compact::compact_run(
-                &storage,
-                manifest,
-                &run,
-                &table,
-                &db.name,
-                &layout,
-                delete_after,
-            )
-            .map_err(|e| e.to_string())?;
-            m.save_next(&storage, id).map_err(|e| e.to_string())
-        })
-        .await;
-        p.running.set(false);
-        p.changed.notify(usize::MAX);
-        let m = result?;
-        tracing::info!(
-            shard = id,
-            files,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "compacted files"
-        );
-        m
-    };
+    p.running.set(true);
+    let started = Instant::now();
+    let files = run.len();
+    let result = on_thread(format!("compact-{id}"), move || {
+        compact::compact_run(
+            &storage,
+            manifest,
+            &run,
+            &table,
+            &db.name,
+            &layout,
+            delete_after,
+        )
+        .and_then(|m| m.save_next(&storage, id))
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    p.running.set(false);
+    p.changed.notify(usize::MAX);
+    let next = result?;
+    tracing::info!(
+        shard = id,
+        files,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "compacted files"
+    );
     *p.manifest.borrow_mut() = Arc::new(next);
     Ok(true)
 }
