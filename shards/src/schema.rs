@@ -190,8 +190,7 @@ impl DbSchema {
 
     /// The oldest time still visible in `table` at `now_ns` (`i64::MIN` without retention).
     pub fn visible_from(&self, table: &TableSchema, now_ns: i64) -> i64 {
-        self.retention_for(table)
-            .map_or(i64::MIN, |r| now_ns.saturating_sub(r))
+        visible_from(self.retention_for(table), now_ns)
     }
 
     /// When the table stopped being visible through deletion (its own or the database's).
@@ -201,6 +200,12 @@ impl DbSchema {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// The oldest time a retention period (ns) leaves visible at `now_ns`: the one rule that
+/// queries (which hide older rows) and file expiry (which deletes them) share.
+pub fn visible_from(retention_ns: Option<i64>, now_ns: i64) -> i64 {
+    retention_ns.map_or(i64::MIN, |r| now_ns.saturating_sub(r))
 }
 
 /// One immutable version of the whole catalog.
@@ -230,11 +235,6 @@ impl CatalogSnapshot {
     /// The live database of that name.
     pub fn database(&self, name: &str) -> Option<&Arc<DbSchema>> {
         self.by_name.get(name).map(|&i| &self.databases[i as usize])
-    }
-
-    /// Databases not deleted, in id order.
-    pub fn live_databases(&self) -> impl Iterator<Item = &Arc<DbSchema>> {
-        self.databases.iter().filter(|d| d.deleted_at_ns.is_none())
     }
 
     /// The database with that id, deleted or not.

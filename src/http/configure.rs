@@ -212,11 +212,11 @@ async fn update_table(ctx: &ShardCtx, req: Request<Incoming>) -> Result<HttpResp
 /// The column type a field type name of the API stands for.
 fn field_type(name: &str) -> Option<ColumnType> {
     Some(match name {
-        "utf8" | "string" => ColumnType::String,
-        "int64" | "int" => ColumnType::Int,
-        "uint64" | "uint" => ColumnType::UInt,
-        "float64" | "float" => ColumnType::Float,
-        "bool" | "boolean" => ColumnType::Bool,
+        "utf8" => ColumnType::String,
+        "int64" => ColumnType::Int,
+        "uint64" => ColumnType::UInt,
+        "float64" => ColumnType::Float,
+        "bool" => ColumnType::Bool,
         _ => return None,
     })
 }

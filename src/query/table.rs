@@ -160,10 +160,11 @@ impl TableProvider for BufferTable {
         }
         let pruning = Pruning::from_filters(&self.table, filters);
         request.time_min = pruning.time_min;
-        if let Some(r) = self.retention_ns {
-            // Expired rows are hidden at once, whether or not their files are deleted yet.
-            request.time_min = request.time_min.max(crate::now_ns().saturating_sub(r));
-        }
+        // Expired rows are hidden at once, whether or not their files are deleted yet.
+        request.time_min = request.time_min.max(shardline_shards::schema::visible_from(
+            self.retention_ns,
+            crate::now_ns(),
+        ));
         request.time_max = pruning.time_max;
         request.tag_filters = pruning.tags.into_iter().collect();
         // Snapshots are taken now, at planning: the plan's statistics come from them (row

@@ -315,3 +315,31 @@ fn names_the_object_store_must_encode_are_stored_encoded_and_read_back() {
     );
     assert_eq!(read(&storage, f).num_rows(), 1);
 }
+
+#[test]
+fn rows_of_a_deleted_table_are_not_persisted() {
+    let buf = buffer("cpu,host=a usage=1 10\n");
+    let deleted = {
+        let mut db = CatalogSnapshot::clone(&catalog()).databases[0]
+            .as_ref()
+            .clone();
+        let mut table = db.tables[0].as_ref().clone();
+        table.deleted_at_ns = Some(1);
+        db.tables[0] = Arc::new(table);
+        CatalogSnapshot::new(2, vec![Arc::new(db)])
+    };
+    let storage = Storage::memory();
+    let m = persist_buffer(
+        &storage,
+        &buf,
+        &deleted,
+        Manifest::default(),
+        &layout(0, 1, 0),
+        &cover(4),
+        &|_| {},
+    )
+    .unwrap();
+    assert!(m.files.is_empty(), "{:?}", m.files);
+    // The WAL those rows came from is still covered: replay will not bring them back.
+    assert_eq!(m.wal_covered, 4);
+}
