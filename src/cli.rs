@@ -26,6 +26,14 @@ pub enum Command {
     Query(crate::client::QueryArgs),
     /// Write line protocol from a file or standard input to a server.
     Write(crate::client::WriteArgs),
+    /// The bundled load generator (the same as the `shardline-loadgen` binary).
+    Loadgen(LoadgenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    #[command(subcommand)]
+    pub command: shardline_loadgen::cli::Command,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
         }
         shardline::cli::Command::Query(args) => client_exit(shardline::client::query(&args)),
         shardline::cli::Command::Write(args) => client_exit(shardline::client::write(&args)),
+        shardline::cli::Command::Loadgen(args) => {
+            shardline_loadgen::main_with(shardline_loadgen::cli::Cli {
+                command: args.command,
+            })
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod durability;
 mod harness;
+mod loadgen;
 mod manage;
 mod persist;
 mod protocol;

@@ -1,0 +1,203 @@
+//! The command line: `write`, `query`, `sink` and `cores`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shardline-loadgen",
+    version,
+    about = "Load generator for Shardline and other line-protocol servers (InfluxDB 1.x/2.x/3.x, VictoriaMetrics)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write line protocol: a built-in data set or a --spec file, closed loop or at a --rate.
+    Write(WriteArgs),
+    /// Run a weighted mix of SQL or InfluxQL queries.
+    Query(QueryArgs),
+    /// Serve HTTP and discard every body (to measure the load generator's own ceiling).
+    Sink(SinkArgs),
+    /// Start Shardline with 1..N shards, drive each with the write mode, and write a table and a plot.
+    Cores(crate::cores::CoresArgs),
+}
+
+/// Where to send and how hard: shared by `write` and `query`.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Server base URL (http only).
+    #[arg(long, default_value = "http://127.0.0.1:8181")]
+    pub url: String,
+    /// Database (v2: bucket).
+    #[arg(long, default_value = "loadgen")]
+    pub db: String,
+    /// Token, sent as `Authorization: Bearer` (v3) or `Token` (v1, v2).
+    #[arg(long, env = "SHARDLINE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Sender threads, one io_uring runtime each.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// CPUs to pin the load generator's threads to, e.g. `1` or `2-3`; sender thread i takes
+    /// the i-th (round robin), generator threads share the list.
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Concurrent keep-alive connections, one request in flight each.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// How long to run (e.g. 30s, 5m). Default 10s, unless --lines/--count bound the run.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Progress line interval; 0 turns it off.
+    #[arg(long, default_value = "1s")]
+    pub progress: String,
+    /// Longest wait for one answer before the request counts as failed.
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// Also write the final report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataSet {
+    /// TSBS cpu-only: 10 tags, 10 integer fields per host.
+    Cpu,
+    /// TSBS devops: nine measurements per host.
+    Devops,
+    /// Trucks: floats, strings, booleans, sparse fields, out-of-order timestamps.
+    Iot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Endpoint {
+    /// `/api/v3/write_lp` (Shardline, InfluxDB 3)
+    V3,
+    /// `/api/v2/write` (InfluxDB 2, and 3 / Shardline's compatibility endpoint)
+    V2,
+    /// `/write` (InfluxDB 1.x, VictoriaMetrics, and 3 / Shardline's compatibility endpoint)
+    V1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Precision {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Built-in data set.
+    #[arg(long, value_enum, default_value_t = DataSet::Cpu)]
+    pub data: DataSet,
+    /// A JSON data-set description instead of --data (measurement, tags with cardinalities,
+    /// fields with types and counts, interval).
+    #[arg(long, conflicts_with = "data")]
+    pub spec: Option<PathBuf>,
+    /// Series scale: hosts (cpu, devops) or trucks (iot).
+    #[arg(long, default_value_t = 1000)]
+    pub hosts: u64,
+    /// Lines per request.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_lines: u64,
+    /// Send exactly this many distinct points (no two share series and timestamp), then stop.
+    #[arg(long)]
+    pub lines: Option<u64>,
+    /// Open loop at this many lines per second; latency counts from each request's intended
+    /// send time. Without it, closed loop as fast as the server answers.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Gzip the bodies (Content-Encoding: gzip).
+    #[arg(long)]
+    pub gzip: bool,
+    #[arg(long, value_enum, default_value_t = Precision::Ns)]
+    pub precision: Precision,
+    #[arg(long, value_enum, default_value_t = Endpoint::V3)]
+    pub endpoint: Endpoint,
+    /// Organization for the v2 endpoint.
+    #[arg(long, default_value = "")]
+    pub org: String,
+    /// v3: ask for `no_sync=true` (acknowledged before the WAL is durable).
+    #[arg(long)]
+    pub no_sync: bool,
+    /// v1: send `CREATE DATABASE` first (InfluxDB 1.x needs it).
+    #[arg(long)]
+    pub create_db: bool,
+    /// First timestamp: epoch seconds, epoch nanoseconds, or `now`.
+    #[arg(long, default_value = "1700000000")]
+    pub start: String,
+    /// Seed for tag choices and field values.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Threads making request bodies ahead of the senders.
+    #[arg(long, default_value_t = 1)]
+    pub gen_threads: usize,
+    /// Requests made before the clock starts (and the queue the generators keep full).
+    #[arg(long, default_value = "1GiB")]
+    pub pregen_mem: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryEndpoint {
+    /// `/api/v3/query_sql` or `/api/v3/query_influxql`
+    V3,
+    /// `/query` (InfluxQL)
+    V1,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long, value_enum, default_value_t = crate::query::Lang::Sql)]
+    pub lang: crate::query::Lang,
+    #[arg(long, value_enum, default_value_t = QueryEndpoint::V3)]
+    pub endpoint: QueryEndpoint,
+    /// Built-in kinds with weights, e.g. `lastpoint=2,high-cpu-1=1`, or `all`.
+    #[arg(long, default_value = crate::query::DEFAULT_MIX)]
+    pub mix: String,
+    /// A JSON file of `[{"name", "weight", "query"}]` instead of the built-in kinds.
+    #[arg(long, conflicts_with = "mix")]
+    pub queries: Option<PathBuf>,
+    /// Hosts in the data (placeholders draw from host_0 .. host_{N-1}).
+    #[arg(long, default_value_t = 1000)]
+    pub hosts: u64,
+    /// Start of the data: epoch seconds, epoch nanoseconds, or `now`.
+    #[arg(long, default_value = "1700000000")]
+    pub start: String,
+    /// Time span the data covers from --start (the write mode's report prints it).
+    #[arg(long, default_value = "1h")]
+    pub span: String,
+    /// Window of {start}..{end} in --queries files.
+    #[arg(long, default_value = "1h")]
+    pub window: String,
+    /// Open loop at this many queries per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Stop after this many queries.
+    #[arg(long)]
+    pub count: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    pub bind: String,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Write the bound address here once listening.
+    #[arg(long)]
+    pub port_file: Option<PathBuf>,
+}
