@@ -370,8 +370,7 @@ async fn shard_start(
         }));
     }
 
-    let listener = glommio::net::TcpListener::bind(a.bind)
-        .map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;
+    let listener = listen(a.bind).map_err(|e| format!("cannot listen on {}: {e}", a.bind))?;
     let stop = a.stop;
     {
         let ctx = ctx.clone();
@@ -407,6 +406,27 @@ async fn shard_start(
         tracing::info!(shard = id, "shard stopped; WAL synced");
         Ok(())
     })
+}
+
+/// A shard's listening socket: SO_REUSEPORT so every shard listens on the one port, and
+/// SO_REUSEADDR so a restart binds at once even while the previous process's connections sit in
+/// TIME_WAIT (glommio's own `bind` sets only the first, and a server restarted after `kill -9`
+/// under load could not listen for a minute).
+fn listen(addr: SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.set_reuse_port(true)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket whose ownership moves to the
+    // listener here (into_raw_fd gives it up), as glommio's from_raw_fd requires; this runs on
+    // the shard's executor thread, which from_raw_fd needs for its reactor.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(sock.into_raw_fd()) })
 }
 
 fn reserve_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, Option<socket2::Socket>)> {

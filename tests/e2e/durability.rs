@@ -144,3 +144,30 @@ fn a_damaged_wal_tail_is_truncated_not_fatal() {
     );
     assert_eq!(s.rows("torn").len(), 101);
 }
+
+/// Replacing another server on its port (InfluxDB, say): its side of the connections it
+/// closed waits in TIME_WAIT, and Shardline must still listen there at once.
+#[test]
+fn shardline_listens_on_a_port_another_server_just_left() {
+    use std::io::{Read, Write};
+    let old = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = old.local_addr().unwrap().to_string();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        let (mut served, _) = old.accept().unwrap();
+        // The old server closes first, so its side is the one left in TIME_WAIT.
+        served
+            .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        drop(served);
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf).unwrap();
+        clients.push(c);
+    }
+    drop(clients);
+    drop(old);
+    let server = Server::start_with(2, &["--http-bind", &addr]);
+    assert_eq!(server.addr, addr);
+    assert_eq!(server.get("/health").0, 200);
+}

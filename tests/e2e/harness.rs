@@ -57,11 +57,15 @@ impl Server {
             .args([
                 "--shards",
                 &shards.to_string(),
-                "--http-bind",
-                "127.0.0.1:0",
                 "--wal-flush-interval",
                 "1ms",
             ])
+            // An ephemeral port unless the test names one.
+            .args(if extra.contains(&"--http-bind") {
+                &[][..]
+            } else {
+                &["--http-bind", "127.0.0.1:0"][..]
+            })
             .arg("--port-file")
             .arg(&port_file)
             .args(extra)

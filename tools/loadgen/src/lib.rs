@@ -384,6 +384,8 @@ fn report(
         lines_per_s: s.lines_accepted as f64 / secs,
         bytes_sent: s.bytes_sent,
         mib_per_s: s.bytes_sent as f64 / secs / (1 << 20) as f64,
+        loadgen_cpu_s: outcome.cpu.as_secs_f64(),
+        lines_per_loadgen_cpu_s: s.lines_accepted as f64 / outcome.cpu.as_secs_f64().max(1e-9),
         status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         transport_errors: s.transport_errors,
         failed_requests: failed,

@@ -53,6 +53,23 @@ pub enum Work {
 pub struct Outcome {
     pub stats: Stats,
     pub elapsed: Duration,
+    /// CPU time (user + system) this process spent while the clock ran: senders and
+    /// generators, not the pre-generation before it.
+    pub cpu: Duration,
+}
+
+/// CPU time of this process so far.
+pub fn process_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF needs nothing else.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 struct Ctx {
@@ -70,6 +87,7 @@ pub fn run(cfg: &RunConfig, work: Work, on_start: &mut dyn FnMut()) -> io::Resul
         .map(|_| Arc::new(Mutex::new(Stats::new(&cfg.kinds))))
         .collect();
     on_start();
+    let cpu0 = process_cpu();
     let t0 = Instant::now();
     let deadline = cfg.duration.map(|d| t0 + d);
     let mut handles = Vec::new();
@@ -128,6 +146,7 @@ pub fn run(cfg: &RunConfig, work: Work, on_start: &mut dyn FnMut()) -> io::Resul
         }
     }
     let elapsed = t0.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu0);
     if cfg.progress.is_some() {
         progress.finish();
     }
@@ -142,6 +161,7 @@ pub fn run(cfg: &RunConfig, work: Work, on_start: &mut dyn FnMut()) -> io::Resul
     Ok(Outcome {
         stats: total,
         elapsed,
+        cpu,
     })
 }
 

@@ -261,6 +261,10 @@ pub struct Report {
     pub lines_per_s: f64,
     pub bytes_sent: u64,
     pub mib_per_s: f64,
+    /// CPU seconds the load generator itself used while the clock ran.
+    pub loadgen_cpu_s: f64,
+    /// Lines accepted per CPU second of the load generator: its cost, whatever the core count.
+    pub lines_per_loadgen_cpu_s: f64,
     pub status: BTreeMap<String, u64>,
     pub transport_errors: u64,
     pub failed_requests: u64,
@@ -306,6 +310,12 @@ impl Report {
                 thousands(self.lines_per_s),
                 thousands(self.requests_per_s),
                 self.mib_per_s
+            );
+            let _ = writeln!(
+                o,
+                "loadgen CPU {:.2} s ({} lines per loadgen CPU second)",
+                self.loadgen_cpu_s,
+                thousands(self.lines_per_loadgen_cpu_s)
             );
         } else {
             let _ = writeln!(
@@ -372,7 +382,7 @@ impl Report {
             if self.generator_stalls > 0 {
                 let _ = writeln!(
                     o,
-                    "            FELL BEHIND: senders waited for data {} time(s), {:.3} s in all; raise --gen-threads or --pregen-mem",
+                    "            FELL BEHIND: senders waited for data {} time(s), {:.3} s summed over connections; raise --gen-threads or --pregen-mem",
                     self.generator_stalls, self.generator_stall_s
                 );
             }
