@@ -154,7 +154,10 @@ fn start_server(bin: &Path, shards: usize, extra: &[String]) -> Result<Server, L
     let dir = std::env::temp_dir().join(format!(
         "shardline-cores-{}-{shards}-{}",
         std::process::id(),
-        crate::units::Rng::new(Instant::now().elapsed().as_nanos() as u64).next_u64()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
     ));
     std::fs::create_dir_all(&dir)
         .map_err(crate::io_err(format!("cannot create {}", dir.display())))?;
@@ -172,7 +175,7 @@ fn start_server(bin: &Path, shards: usize, extra: &[String]) -> Result<Server, L
             "127.0.0.1:0",
             "--without-auth",
             "--log-filter",
-            "warn",
+            "warn,glommio::reactor=off",
         ])
         .arg("--port-file")
         .arg(&port_file)
@@ -329,7 +332,7 @@ fn table(a: &CoresArgs, rows: &[Row], loadgen_cpus: &[usize]) -> String {
     let _ = writeln!(o, "# Lines per second against shards\n");
     let _ = writeln!(
         o,
-        "`shardline-loadgen cores --duration {} --runs {} --connections {} --batch-lines {} --hosts {}` ({:?} data set, \
+        "`shardline-loadgen cores --duration {} --runs {} --connections {} --batch-lines {} --hosts {}` (`{}` data set, \
          closed loop, durable writes to `/api/v3/write_lp`), {} CPU(s). Medians of {} run(s) per shard count, \
          run alternately. Shard i runs on CPU i; the load generator is pinned to CPU(s) {:?}.\n",
         a.duration,
@@ -337,7 +340,7 @@ fn table(a: &CoresArgs, rows: &[Row], loadgen_cpus: &[usize]) -> String {
         a.connections,
         a.batch_lines,
         a.hosts,
-        a.data,
+        format!("{:?}", a.data).to_lowercase(),
         cpus,
         a.runs,
         loadgen_cpus
