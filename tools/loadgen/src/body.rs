@@ -148,13 +148,15 @@ impl Generators {
         cpus: Option<Vec<usize>>,
         queue_bytes: u64,
         min_queue: usize,
+        most_needed: Option<u64>,
     ) -> Generators {
         let threads = threads.max(1);
         let began = Instant::now();
         // One request made up front tells the queue's length in requests.
         let sample = plan.fill(0, Vec::new(), &mut Vec::new());
         let per_request = sample.buf.len().max(1) as u64;
-        let batches = plan.batches();
+        // An open-loop run of known length needs no more than its schedule holds.
+        let batches = plan.batches().min(most_needed.unwrap_or(u64::MAX));
         let capacity = ((queue_bytes / per_request) as usize).max(min_queue).max(2);
         let whole_run = batches <= capacity as u64;
         let capacity = if whole_run {
@@ -294,7 +296,7 @@ mod tests {
     #[test]
     fn generators_make_every_batch_once() {
         let p = Arc::new(plan(1000, false));
-        let gens = Generators::start(p, 3, None, 1 << 20, 4);
+        let gens = Generators::start(p, 3, None, 1 << 20, 4, None);
         assert!(gens.report.whole_run_pregenerated);
         let mut lines = 0;
         while let Ok(r) = gens.feed.requests.recv() {

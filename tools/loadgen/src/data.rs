@@ -476,7 +476,8 @@ fn pick<'a>(rng: &mut Rng, choices: &[&'a str]) -> &'a str {
     choices[rng.below(choices.len() as u64) as usize]
 }
 
-const CPU_FIELDS: [&str; 10] = [
+/// The TSBS cpu measurement's fields (the query mode's shapes use them too).
+pub const CPU_FIELDS: [&str; 10] = [
     "usage_user",
     "usage_system",
     "usage_idle",

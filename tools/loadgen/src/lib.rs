@@ -241,6 +241,11 @@ pub fn write_with(
         cfg.cpus.clone(),
         queue,
         cfg.connections * 2,
+        // Open loop for a set time: the schedule's requests (plus one per connection for the
+        // rounding of each connection's share) are all it can send.
+        cfg.request_rate
+            .zip(cfg.duration)
+            .map(|(rate, d)| (rate * d.as_secs_f64()).ceil() as u64 + cfg.connections as u64),
     );
     let gen_report = gens.report.clone();
     let outcome = run::run(&cfg, run::Work::Writes(gens.feed.clone()), on_start);

@@ -101,18 +101,7 @@ fn builtin(name: &str) -> Option<Builtin> {
     })
 }
 
-const FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
+use crate::data::CPU_FIELDS as FIELDS;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
