@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::cache::{DistinctCacheDef, LastCacheDef};
+
 /// The name of the time column every table has.
 pub const TIME_COLUMN: &str = "time";
 
@@ -88,6 +90,8 @@ pub struct TableSchema {
     pub retention_ns: Option<i64>,
     /// When the table was deleted (ns since the epoch), if it was.
     pub deleted_at_ns: Option<i64>,
+    pub last_caches: Vec<Arc<LastCacheDef>>,
+    pub distinct_caches: Vec<Arc<DistinctCacheDef>>,
     by_name: HashMap<Arc<str>, u32>,
 }
 
@@ -101,6 +105,8 @@ impl TableSchema {
             columns,
             retention_ns: None,
             deleted_at_ns: None,
+            last_caches: Vec::new(),
+            distinct_caches: Vec::new(),
             by_name,
         }
     }

@@ -30,12 +30,30 @@ use crate::lp::{FieldValue, TokenKind};
 use crate::schema::{ColumnType, TableSchema};
 
 /// Everything one shard holds in memory, keyed by (database id, table id).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ShardBuffer {
+    /// Unique in the process: tells readers that remember row positions (the caches) that
+    /// the buffer they followed was replaced.
+    id: u64,
     tables: HashMap<(u32, u32), TableBuffer>,
 }
 
+impl Default for ShardBuffer {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ShardBuffer {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            tables: HashMap::new(),
+        }
+    }
+}
+
 impl ShardBuffer {
+    /// This buffer's process-unique id (never 0).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn table_mut(&mut self, db_id: u32, table_id: u32) -> &mut TableBuffer {
         self.tables.entry((db_id, table_id)).or_default()
     }

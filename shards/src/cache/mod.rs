@@ -1,0 +1,315 @@
+//! One shard's last-value and distinct-value caches ([`last`], [`distinct`]), fed from the
+//! rows it has committed.
+//!
+//! Invariants:
+//! - A cache only sees rows that are in the shard's buffer. The shard feeds the caches right
+//!   after it applies a batch, and it applies a batch only after the WAL has it, so an
+//!   unacknowledged write is never served from a cache.
+//! - Every buffered row of a cached table reaches each of its caches once: a table remembers
+//!   the buffer it followed (by [`ShardBuffer::id`]) and how many of its rows it has fed. A
+//!   frozen buffer has been fed whole before it was frozen, because feeding follows applying
+//!   without an await in between.
+//! - The set of caches follows the catalog snapshot: [`ShardCaches::sync`] creates the caches
+//!   that appeared, backfilled from the rows the shard holds in memory, and drops the ones
+//!   that went (with their table or database, too).
+//! - Time is always the caller's (`now_ns`), never read here, so tests drive expiry.
+//! - Age is measured from arrival: a row fed live arrived at the `now_ns` of its feed; a row
+//!   backfilled (at creation or after a restart) is taken to have arrived at its own
+//!   timestamp, or now if that is in the future.
+
+pub mod distinct;
+mod entries;
+pub mod key;
+pub mod last;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::DataType;
+
+use crate::buffer::ShardBuffer;
+use crate::schema::{CatalogSnapshot, ColumnType, TableSchema};
+pub use distinct::DistinctCache;
+pub use key::{KeyRef, KeyValue};
+pub use last::LastCache;
+
+/// Most values a last-value cache keeps per key.
+pub const MAX_LAST_COUNT: usize = 10;
+
+/// A last-value cache as the catalog defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCacheDef {
+    /// Unique among every cache the catalog ever had: a cache deleted and created again
+    /// under the same name is a new cache.
+    pub id: u64,
+    pub name: Arc<str>,
+    /// Column ids, in key (hierarchy) order.
+    pub key_columns: Vec<u32>,
+    /// Column ids; `None`: every column that is not a key, including ones added later.
+    /// `time` is always a value column, whether listed or not.
+    pub value_columns: Option<Vec<u32>>,
+    /// Values kept per key, 1 to [`MAX_LAST_COUNT`].
+    pub count: usize,
+    /// A value leaves the cache this long after it arrived.
+    pub ttl_ns: i64,
+}
+
+impl LastCacheDef {
+    /// The value columns other than `time`, in the order queries show them: as listed, or
+    /// (when not listed) the table's non-key columns in its usual order.
+    pub fn value_columns_of(&self, table: &TableSchema) -> Vec<u32> {
+        match &self.value_columns {
+            Some(cols) => cols
+                .iter()
+                .copied()
+                .filter(|&c| table.columns[c as usize].ty != ColumnType::Time)
+                .collect(),
+            None => table
+                .columns_in_order()
+                .into_iter()
+                .filter(|c| c.ty != ColumnType::Time && !self.key_columns.contains(&c.id))
+                .map(|c| c.id)
+                .collect(),
+        }
+    }
+}
+
+/// A distinct-value cache as the catalog defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistinctCacheDef {
+    /// Unique among every cache the catalog ever had (see [`LastCacheDef::id`]).
+    pub id: u64,
+    pub name: Arc<str>,
+    /// Tag or string columns, in hierarchy order.
+    pub columns: Vec<u32>,
+    /// Most distinct combinations kept.
+    pub max_cardinality: usize,
+    /// A combination not seen for this long leaves the cache.
+    pub max_age_ns: i64,
+}
+
+/// A query's condition on one cached column: it must hold one of `values`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// The column's position among the cache's key columns (last-value) or columns
+    /// (distinct-value).
+    pub position: usize,
+    pub values: Vec<KeyValue>,
+}
+
+/// Why a cache could not answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CacheError {
+    #[error("cache {0} does not exist (any more) on this shard")]
+    NotFound(u64),
+    #[error("building the cache's answer failed: {0}")]
+    Arrow(String),
+}
+
+/// The Arrow type a cache answers a column with.
+pub fn output_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Tag | ColumnType::String => DataType::Utf8,
+        ty => crate::persist::writer::file_type(ty),
+    }
+}
+
+/// How a fed row's arrival time is set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arrival {
+    /// Committed now.
+    Live(i64),
+    /// Already held when the cache was made: its own time, at most `now`.
+    Backfill(i64),
+}
+
+impl Arrival {
+    pub(crate) fn of(self, time: i64) -> i64 {
+        match self {
+            Arrival::Live(now) => now,
+            Arrival::Backfill(now) => time.min(now),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct TableCaches {
+    last: Vec<LastCache>,
+    distinct: Vec<DistinctCache>,
+    /// The buffer this table's caches follow, and how many of its rows they have seen.
+    buffer_id: u64,
+    fed_rows: usize,
+}
+
+/// Every cache of one shard.
+#[derive(Debug)]
+pub struct ShardCaches {
+    /// The catalog version the set of caches matches.
+    version: Option<u64>,
+    tables: HashMap<(u32, u32), TableCaches>,
+}
+
+impl Default for ShardCaches {
+    fn default() -> Self {
+        ShardCaches {
+            version: None,
+            tables: HashMap::new(),
+        }
+    }
+}
+
+impl ShardCaches {
+    /// Whether there is any cache at all (the write path skips feeding when not).
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Brings the set of caches to `snapshot`'s: new ones are backfilled from `buffers`
+    /// (oldest first, the active one last), removed ones dropped. Cheap when the catalog
+    /// has not changed.
+    pub fn sync(&mut self, snapshot: &CatalogSnapshot, buffers: &[&ShardBuffer], now_ns: i64) {
+        if self.version == Some(snapshot.version) {
+            return;
+        }
+        // Catch up first, so that new and old caches of a table stand at the same row.
+        if let Some(active) = buffers.last() {
+            self.feed(snapshot, active, now_ns);
+        }
+        let mut wanted: HashMap<(u32, u32), (Vec<u64>, Vec<u64>)> = HashMap::new();
+        for db in snapshot
+            .databases
+            .iter()
+            .filter(|d| d.deleted_at_ns.is_none())
+        {
+            for t in db.live_tables() {
+                if t.last_caches.is_empty() && t.distinct_caches.is_empty() {
+                    continue;
+                }
+                let entry = self.tables.entry((db.id, t.id)).or_default();
+                let mut fresh_last = Vec::new();
+                for def in &t.last_caches {
+                    if !entry.last.iter().any(|c| c.def().id == def.id) {
+                        let mut c = LastCache::new(def.clone(), t);
+                        for b in buffers {
+                            if let Some(tb) = b.table(db.id, t.id) {
+                                c.feed(t, tb, b.id(), 0..tb.rows(), Arrival::Backfill(now_ns));
+                            }
+                        }
+                        fresh_last.push(c);
+                    }
+                }
+                entry.last.extend(fresh_last);
+                for def in &t.distinct_caches {
+                    if !entry.distinct.iter().any(|c| c.def().id == def.id) {
+                        let mut c = DistinctCache::new(def.clone(), t);
+                        for b in buffers {
+                            if let Some(tb) = b.table(db.id, t.id) {
+                                c.feed(t, tb, b.id(), 0..tb.rows(), Arrival::Backfill(now_ns));
+                            }
+                        }
+                        entry.distinct.push(c);
+                    }
+                }
+                if let Some(active) = buffers.last() {
+                    if entry.buffer_id != active.id() {
+                        entry.buffer_id = active.id();
+                        entry.fed_rows = active.table(db.id, t.id).map_or(0, |tb| tb.rows());
+                    }
+                }
+                wanted.insert(
+                    (db.id, t.id),
+                    (
+                        t.last_caches.iter().map(|d| d.id).collect(),
+                        t.distinct_caches.iter().map(|d| d.id).collect(),
+                    ),
+                );
+            }
+        }
+        self.tables.retain(|k, tc| match wanted.get(k) {
+            None => false,
+            Some((last, distinct)) => {
+                tc.last.retain(|c| last.contains(&c.def().id));
+                tc.distinct.retain(|c| distinct.contains(&c.def().id));
+                true
+            }
+        });
+        self.version = Some(snapshot.version);
+    }
+
+    /// Feeds every cache the rows `buffer` gained since the last feed. `buffer` is the
+    /// shard's active buffer.
+    pub fn feed(&mut self, snapshot: &CatalogSnapshot, buffer: &ShardBuffer, now_ns: i64) {
+        for (&(db_id, table_id), tc) in self.tables.iter_mut() {
+            if tc.buffer_id != buffer.id() {
+                tc.buffer_id = buffer.id();
+                tc.fed_rows = 0;
+            }
+            let Some(tb) = buffer.table(db_id, table_id) else {
+                continue;
+            };
+            let rows = tb.rows();
+            if rows <= tc.fed_rows {
+                continue;
+            }
+            let Some(table) = snapshot
+                .database_by_id(db_id)
+                .and_then(|d| d.table_by_id(table_id))
+            else {
+                continue;
+            };
+            let range = tc.fed_rows..rows;
+            for c in &mut tc.last {
+                c.feed(table, tb, buffer.id(), range.clone(), Arrival::Live(now_ns));
+            }
+            for c in &mut tc.distinct {
+                c.feed(table, tb, buffer.id(), range.clone(), Arrival::Live(now_ns));
+            }
+            tc.fed_rows = rows;
+        }
+    }
+
+    /// Drops what has aged out (ttl, max age) and compacts what eviction left sparse.
+    pub fn evict(&mut self, now_ns: i64) {
+        for tc in self.tables.values_mut() {
+            for c in &mut tc.last {
+                c.evict(now_ns);
+            }
+            for c in &mut tc.distinct {
+                c.evict(now_ns);
+            }
+        }
+    }
+
+    pub fn last_cache(&self, db_id: u32, table_id: u32, id: u64) -> Result<&LastCache, CacheError> {
+        self.tables
+            .get(&(db_id, table_id))
+            .and_then(|t| t.last.iter().find(|c| c.def().id == id))
+            .ok_or(CacheError::NotFound(id))
+    }
+
+    pub fn distinct_cache(
+        &self,
+        db_id: u32,
+        table_id: u32,
+        id: u64,
+    ) -> Result<&DistinctCache, CacheError> {
+        self.tables
+            .get(&(db_id, table_id))
+            .and_then(|t| t.distinct.iter().find(|c| c.def().id == id))
+            .ok_or(CacheError::NotFound(id))
+    }
+
+    /// Approximate heap bytes held by every cache.
+    pub fn bytes(&self) -> usize {
+        self.tables
+            .values()
+            .map(|t| {
+                t.last.iter().map(LastCache::bytes).sum::<usize>()
+                    + t.distinct.iter().map(DistinctCache::bytes).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;
