@@ -75,13 +75,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// A request refused before it reaches the catalog, or by it.
 #[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    message: String,
+pub(super) struct Refusal {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
 }
 
 impl Refusal {
-    fn bad(message: impl Into<String>) -> Self {
+    pub(super) fn bad(message: impl Into<String>) -> Self {
         Refusal {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
@@ -98,7 +98,7 @@ impl From<CatalogError> for Refusal {
     }
 }
 
-fn respond(result: Result<HttpResponse, Refusal>) -> HttpResponse {
+pub(super) fn respond(result: Result<HttpResponse, Refusal>) -> HttpResponse {
     result.unwrap_or_else(|r| v3_error(r.status, r.message))
 }
 
@@ -228,7 +228,7 @@ fn retention(text: Option<&str>) -> Result<Option<i64>, Refusal> {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     ctx: &ShardCtx,
     req: Request<Incoming>,
 ) -> Result<T, Refusal> {
@@ -253,15 +253,18 @@ async fn answer(ctx: &ShardCtx, change: Change, ok: StatusCode) -> Result<HttpRe
     Ok(response::empty(ok))
 }
 
-fn error_status(e: &CatalogError) -> StatusCode {
+pub(super) fn error_status(e: &CatalogError) -> StatusCode {
     match e {
-        CatalogError::DatabaseNotFound(_) | CatalogError::TableNotFound { .. } => {
-            StatusCode::NOT_FOUND
-        }
-        CatalogError::DatabaseExists(_) | CatalogError::TableExists { .. } => StatusCode::CONFLICT,
+        CatalogError::DatabaseNotFound(_)
+        | CatalogError::TableNotFound { .. }
+        | CatalogError::CacheNotFound { .. } => StatusCode::NOT_FOUND,
+        CatalogError::DatabaseExists(_)
+        | CatalogError::TableExists { .. }
+        | CatalogError::CacheExists { .. } => StatusCode::CONFLICT,
         CatalogError::InvalidDatabaseName { .. }
         | CatalogError::InvalidTableName { .. }
-        | CatalogError::InvalidColumn { .. } => StatusCode::BAD_REQUEST,
+        | CatalogError::InvalidColumn { .. }
+        | CatalogError::InvalidCache { .. } => StatusCode::BAD_REQUEST,
         CatalogError::Read { .. }
         | CatalogError::Corrupt { .. }
         | CatalogError::Persist { .. }

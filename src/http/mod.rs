@@ -4,6 +4,7 @@
 //! flat match on method and path; each endpoint family has its own module.
 
 pub mod body;
+pub mod caches;
 pub mod configure;
 pub mod io;
 pub mod query;
@@ -19,6 +20,7 @@ use hyper::{Method, Request, StatusCode};
 pub use response::HttpResponse;
 pub use write::WriteApi;
 
+use crate::catalog::CacheKind;
 use crate::server::shard::ShardCtx;
 
 /// Accepts connections until the shard is told to stop.
@@ -104,6 +106,10 @@ async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         ("/api/v3/query_sql", _) => response::method_not_allowed("GET, POST"),
         ("/api/v3/configure/database", _) => configure::database(ctx, req).await,
         ("/api/v3/configure/table", _) => configure::table(ctx, req).await,
+        ("/api/v3/configure/last_cache", _) => caches::handle(ctx, CacheKind::Last, req).await,
+        ("/api/v3/configure/distinct_cache", _) => {
+            caches::handle(ctx, CacheKind::Distinct, req).await
+        }
         ("/health" | "/api/v1/health", &Method::GET | &Method::HEAD) => {
             response::text(StatusCode::OK, "OK")
         }
@@ -112,7 +118,29 @@ async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         ("/ping", _) => response::method_not_allowed("GET, HEAD"),
         ("/api/v3/debug/buffer", &Method::GET) => debug_buffer(ctx, &req).await,
         ("/api/v3/debug/buffer", _) => response::method_not_allowed("GET"),
+        ("/api/v3/debug/clock", &Method::POST) if crate::test_clock_enabled() => {
+            advance_clock(&req)
+        }
         _ => response::v3_error(StatusCode::NOT_FOUND, format!("no endpoint at {path}")),
+    }
+}
+
+/// `POST /api/v3/debug/clock?advance_secs=N`: moves the server's clock forward (only with
+/// `SHARDLINE_TEST_CLOCK=1`, for tests of expiry without sleeping).
+fn advance_clock(req: &Request<Incoming>) -> HttpResponse {
+    let q = write::query_map(req);
+    match q.get("advance_secs").and_then(|v| v.parse::<u32>().ok()) {
+        Some(secs) => {
+            crate::advance_clock(i64::from(secs) * 1_000_000_000);
+            response::json(
+                StatusCode::OK,
+                &serde_json::json!({"now_ns": crate::now_ns()}),
+            )
+        }
+        None => response::v3_error(
+            StatusCode::BAD_REQUEST,
+            "give 'advance_secs', a whole number of seconds",
+        ),
     }
 }
 

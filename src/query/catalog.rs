@@ -1,5 +1,6 @@
 //! One database as a DataFusion catalog: schema `iox` holds its tables, schema `system` its
-//! `queries` and `parquet_files` tables; DataFusion adds `information_schema`.
+//! `queries`, `parquet_files`, `last_caches` and `distinct_caches` tables; DataFusion adds
+//! `information_schema`.
 //!
 //! Invariants: a query sees the database's tables and columns as of the catalog snapshot it
 //! started with; tables created later appear to later queries. Deleted tables are not
@@ -8,14 +9,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::builder::{ListBuilder, StringBuilder, UInt32Builder};
+use arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
 use object_store::ObjectStore;
+use shardline_shards::cache::{DistinctCacheDef, LastCacheDef};
 use shardline_shards::persist::ParquetFile;
-use shardline_shards::schema::DbSchema;
+use shardline_shards::schema::{DbSchema, TableSchema};
 
 use super::log::QueryLog;
 use super::shards::ShardHandles;
@@ -104,7 +107,7 @@ struct SystemSchemaProvider {
     log: Arc<QueryLog>,
 }
 
-const SYSTEM_TABLES: [&str; 2] = ["parquet_files", "queries"];
+const SYSTEM_TABLES: [&str; 4] = ["distinct_caches", "last_caches", "parquet_files", "queries"];
 
 #[async_trait]
 impl SchemaProvider for SystemSchemaProvider {
@@ -119,6 +122,8 @@ impl SchemaProvider for SystemSchemaProvider {
                 let files = self.shards.files(self.db.id).await?;
                 parquet_files_batch(&self.db, files)?
             }
+            "last_caches" => last_caches_batch(&self.db)?,
+            "distinct_caches" => distinct_caches_batch(&self.db)?,
             _ => return Ok(None),
         };
         let table = MemTable::try_new(schema, vec![vec![batch]])?;
@@ -128,6 +133,154 @@ impl SchemaProvider for SystemSchemaProvider {
     fn table_exist(&self, name: &str) -> bool {
         SYSTEM_TABLES.contains(&name)
     }
+}
+
+/// A list column per row, from each row's items.
+fn list_of<T, B: arrow::array::ArrayBuilder>(
+    rows: &[Option<Vec<T>>],
+    values: B,
+    mut push: impl FnMut(&mut B, &T),
+) -> arrow::array::ListArray {
+    let mut b = ListBuilder::new(values);
+    for r in rows {
+        match r {
+            Some(items) => {
+                for i in items {
+                    push(b.values(), i);
+                }
+                b.append(true);
+            }
+            None => b.append(false),
+        }
+    }
+    b.finish()
+}
+
+fn column_names(t: &TableSchema, ids: &[u32]) -> Vec<String> {
+    ids.iter()
+        .map(|&i| t.columns[i as usize].name.to_string())
+        .collect()
+}
+
+/// `system.last_caches`: one row per last-value cache of the database's live tables: table,
+/// name, key column ids and names, value column ids and names (null when every non-key
+/// column is cached), count, and ttl in seconds.
+fn last_caches_batch(db: &DbSchema) -> Result<(SchemaRef, RecordBatch), DataFusionError> {
+    let caches: Vec<(&TableSchema, &LastCacheDef)> = db
+        .live_tables()
+        .flat_map(|t| t.last_caches.iter().map(move |c| (&**t, &**c)))
+        .collect();
+    let ids = |f: &dyn Fn(&LastCacheDef) -> Option<Vec<u32>>| -> Vec<Option<Vec<u32>>> {
+        caches.iter().map(|(_, c)| f(c)).collect()
+    };
+    let key_ids = ids(&|c| Some(c.key_columns.clone()));
+    let value_ids = ids(&|c| c.value_columns.clone());
+    let names = |rows: &[Option<Vec<u32>>]| -> Vec<Option<Vec<String>>> {
+        rows.iter()
+            .zip(&caches)
+            .map(|(r, (t, _))| r.as_ref().map(|ids| column_names(t, ids)))
+            .collect()
+    };
+    let item = |nullable| Arc::new(Field::new("item", DataType::UInt32, nullable));
+    let name_item = || Arc::new(Field::new("item", DataType::Utf8, true));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("key_column_ids", DataType::List(item(true)), true),
+        Field::new("key_column_names", DataType::List(name_item()), true),
+        Field::new("value_column_ids", DataType::List(item(true)), true),
+        Field::new("value_column_names", DataType::List(name_item()), true),
+        Field::new("count", DataType::UInt64, false),
+        Field::new("ttl", DataType::UInt64, false),
+    ]));
+    let u32s =
+        |rows: &[Option<Vec<u32>>]| list_of(rows, UInt32Builder::new(), |b, v| b.append_value(*v));
+    let strs = |rows: &[Option<Vec<String>>]| {
+        list_of(rows, StringBuilder::new(), |b, v| b.append_value(v))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                caches.iter().map(|(t, _)| &*t.name),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                caches.iter().map(|(_, c)| &*c.name),
+            )),
+            Arc::new(u32s(&key_ids)),
+            Arc::new(strs(&names(&key_ids))),
+            Arc::new(u32s(&value_ids)),
+            Arc::new(strs(&names(&value_ids))),
+            Arc::new(UInt64Array::from_iter_values(
+                caches.iter().map(|(_, c)| c.count as u64),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                caches
+                    .iter()
+                    .map(|(_, c)| (c.ttl_ns / 1_000_000_000) as u64),
+            )),
+        ],
+    )?;
+    Ok((schema, batch))
+}
+
+/// `system.distinct_caches`: one row per distinct-value cache of the database's live tables:
+/// table, name, column ids and names, max_cardinality, and max age in seconds.
+fn distinct_caches_batch(db: &DbSchema) -> Result<(SchemaRef, RecordBatch), DataFusionError> {
+    let caches: Vec<(&TableSchema, &DistinctCacheDef)> = db
+        .live_tables()
+        .flat_map(|t| t.distinct_caches.iter().map(move |c| (&**t, &**c)))
+        .collect();
+    let ids: Vec<Option<Vec<u32>>> = caches
+        .iter()
+        .map(|(_, c)| Some(c.columns.clone()))
+        .collect();
+    let names: Vec<Option<Vec<String>>> = caches
+        .iter()
+        .map(|(t, c)| Some(column_names(t, &c.columns)))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new(
+            "column_ids",
+            DataType::List(Arc::new(Field::new("item", DataType::UInt32, true))),
+            true,
+        ),
+        Field::new(
+            "column_names",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        Field::new("max_cardinality", DataType::UInt64, false),
+        Field::new("max_age_seconds", DataType::UInt64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                caches.iter().map(|(t, _)| &*t.name),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                caches.iter().map(|(_, c)| &*c.name),
+            )),
+            Arc::new(list_of(&ids, UInt32Builder::new(), |b, v| {
+                b.append_value(*v)
+            })),
+            Arc::new(list_of(&names, StringBuilder::new(), |b, v| {
+                b.append_value(v)
+            })),
+            Arc::new(UInt64Array::from_iter_values(
+                caches.iter().map(|(_, c)| c.max_cardinality as u64),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                caches
+                    .iter()
+                    .map(|(_, c)| (c.max_age_ns / 1_000_000_000) as u64),
+            )),
+        ],
+    )?;
+    Ok((schema, batch))
 }
 
 /// `system.parquet_files`: one row per file (table_name, path, size_bytes, row_count,

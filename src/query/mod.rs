@@ -12,6 +12,7 @@
 //!   404, anything the SQL or its parameters cause 400, a shard shutting down 503.
 //! - A query whose client went away stops at its next batch.
 
+pub mod caches;
 pub mod catalog;
 pub mod format;
 pub mod log;
@@ -33,10 +34,10 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use shardline_shards::schema::DbSchema;
 
-use crate::catalog::Catalog;
+use crate::catalog::{CacheKind, Catalog};
 pub use format::Format;
 use log::QueryLog;
-pub use shards::{ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob};
+pub use shards::{CacheJob, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob};
 
 /// A query, as a shard hands it over.
 #[derive(Debug)]
@@ -315,6 +316,14 @@ fn session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryEr
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
+    for kind in [CacheKind::Last, CacheKind::Distinct] {
+        let f = caches::CacheFunction::new(kind, db.clone(), shared.shards.clone());
+        let name = match kind {
+            CacheKind::Last => "last_cache",
+            CacheKind::Distinct => "distinct_cache",
+        };
+        ctx.register_udtf(name, Arc::new(f));
+    }
     ctx.register_catalog(
         catalog::CATALOG_NAME,
         Arc::new(catalog::DatabaseCatalog::new(

@@ -12,9 +12,14 @@
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use futures::channel::oneshot;
 use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
+use shardline_shards::cache::{CacheError, KeyFilter, ShardCaches};
+use shardline_shards::schema::TableSchema;
+
+use crate::catalog::CacheKind;
 use shardline_shards::buffer::ShardBuffer;
 use shardline_shards::persist::{Manifest, ParquetFile};
 
@@ -199,10 +204,43 @@ impl SnapshotJob {
     }
 }
 
+/// A query of one cache's share on a shard.
+#[derive(Debug)]
+pub struct CacheJob {
+    pub kind: CacheKind,
+    pub database_id: u32,
+    /// The table as the query saw it, so that every shard answers with the same columns.
+    pub table: Arc<TableSchema>,
+    pub cache_id: u64,
+    pub filters: Vec<KeyFilter>,
+    pub projection: Option<Vec<usize>>,
+    pub now_ns: i64,
+    pub reply: oneshot::Sender<Result<RecordBatch, CacheError>>,
+}
+
+impl CacheJob {
+    /// Answers from the shard's caches (already synced with the catalog).
+    pub fn answer(self, caches: &ShardCaches) {
+        let (db, t, id) = (self.database_id, self.table.id, self.cache_id);
+        let projection = self.projection.as_deref();
+        let result = match self.kind {
+            CacheKind::Last => caches
+                .last_cache(db, t, id)
+                .and_then(|c| c.query(&self.table, &self.filters, projection, self.now_ns)),
+            CacheKind::Distinct => caches
+                .distinct_cache(db, t, id)
+                .and_then(|c| c.query(&self.table, &self.filters, projection, self.now_ns)),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
 /// Work for a shard.
 #[derive(Debug)]
 pub enum ShardJob {
     Snapshot(SnapshotJob),
+    /// Answered by the shard itself, from its caches (see [`CacheJob::answer`]).
+    Cache(CacheJob),
     /// Every Parquet file of a database this shard lists.
     Files {
         database_id: u32,
@@ -223,6 +261,10 @@ impl ShardJob {
                     .cloned()
                     .collect();
                 let _ = reply.send(files);
+            }
+            ShardJob::Cache(j) => {
+                let id = j.cache_id;
+                let _ = j.reply.send(Err(CacheError::NotFound(id)));
             }
         }
     }
@@ -271,6 +313,30 @@ impl ShardHandles {
             .send(ShardJob::Snapshot(job))
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
+    }
+
+    /// Every shard's share of a cache query, in shard order.
+    pub async fn cache(
+        &self,
+        make: impl Fn(oneshot::Sender<Result<RecordBatch, CacheError>>) -> CacheJob,
+    ) -> Result<Vec<RecordBatch>, DataFusionError> {
+        let mut pending = Vec::with_capacity(self.len());
+        for shard in 0..self.len() {
+            let (tx, rx) = oneshot::channel();
+            let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
+            self.0[shard]
+                .send(ShardJob::Cache(make(tx)))
+                .map_err(|_| stopped())?;
+            pending.push((shard, rx));
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for (shard, rx) in pending {
+            let answer = rx
+                .await
+                .map_err(|_| DataFusionError::External(Box::new(ShardStopped(shard))))?;
+            out.push(answer.map_err(|e| DataFusionError::External(Box::new(e)))?);
+        }
+        Ok(out)
     }
 
     /// Every Parquet file of a database, from all shards.

@@ -441,7 +441,11 @@ impl Pruning {
 }
 
 /// Collects `col = 'v' OR col = 'w' OR col IN (...)` over one column; false if `e` is not that.
-fn collect_tag_set<'e>(e: &'e Expr, col: &mut Option<&'e str>, values: &mut Vec<String>) -> bool {
+pub(crate) fn collect_tag_set<'e>(
+    e: &'e Expr,
+    col: &mut Option<&'e str>,
+    values: &mut Vec<String>,
+) -> bool {
     let mut same_column = |c: &'e str| match col {
         Some(prev) => *prev == c,
         None => {

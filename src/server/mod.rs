@@ -36,6 +36,8 @@ use shard::{ShardCtx, ShardMsg, SharedConfig};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages that may wait in each shard-to-shard channel.
 const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// How often a shard drops aged-out cache values (queries skip them in between).
+const CACHE_EVICT_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -73,6 +75,10 @@ pub enum ServeError {
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     disable_transparent_huge_pages();
+    if std::env::var_os("SHARDLINE_TEST_CLOCK").is_some_and(|v| v == "1") {
+        tracing::warn!("SHARDLINE_TEST_CLOCK=1: POST /api/v3/debug/clock can move the clock");
+        crate::enable_test_clock();
+    }
     let cpus = limits::allowed_cpus();
     let shards = args.shards.unwrap_or(cpus.len().max(1));
     if shards == 0 {
@@ -353,6 +359,10 @@ async fn shard_start(
         queries: a.queries,
     }));
     glommio::spawn_local(persist::snapshot_loop(ctx.clone())).detach();
+    {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move { ctx.evict_caches(CACHE_EVICT_INTERVAL).await }).detach();
+    }
     {
         let ctx = ctx.clone();
         let jobs = a.snapshot_jobs;

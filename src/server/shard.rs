@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use glommio::channels::channel_mesh::Senders;
 use shardline_shards::buffer::{ShardBuffer, Value};
+use shardline_shards::cache::ShardCaches;
 use shardline_shards::ingest::{Applier, BatchHeader};
 use shardline_shards::rows::ParsedRows;
-use shardline_shards::schema::ColumnType;
+use shardline_shards::schema::{CatalogSnapshot, ColumnType};
 use shardline_shards::series::owner_shard;
 use shardline_shards::wal::{encode_batch, DmaStore, Wal};
 
@@ -93,6 +94,8 @@ pub struct ShardCtx {
     pub wal: Rc<Wal<DmaStore>>,
     pub buffer: RefCell<ShardBuffer>,
     pub persist: super::persist::PersistState,
+    /// Last-value and distinct-value caches, fed right after the buffer.
+    pub caches: RefCell<ShardCaches>,
     applier: RefCell<Applier>,
     pub senders: Senders<ShardMsg>,
     /// Where this shard hands queries to the coordinator.
@@ -138,6 +141,7 @@ impl ShardCtx {
             wal: p.wal,
             buffer: RefCell::new(p.buffer),
             persist: p.persist,
+            caches: RefCell::default(),
             applier: RefCell::new(Applier::default()),
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
@@ -204,8 +208,10 @@ impl ShardCtx {
         let db = snapshot
             .database_by_id(id)
             .ok_or_else(|| format!("database id {id} vanished from the catalog"))?;
+        self.sync_caches(&snapshot);
         let applied = rows.apply(&mut self.buffer.borrow_mut(), db);
         debug_assert_eq!(applied as usize, batch.spans.len());
+        self.feed_caches(&snapshot);
         self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
     }
@@ -215,6 +221,7 @@ impl ShardCtx {
         let _in_flight = self.persist.admit(&self.buffer).await?;
         self.log(batch).await?;
         let snapshot = self.catalog.snapshot();
+        self.sync_caches(&snapshot);
         let body = batch.body.as_str();
         let stats = self.applier.borrow_mut().apply_chunks(
             &mut self.buffer.borrow_mut(),
@@ -224,8 +231,42 @@ impl ShardCtx {
             |_| true,
         );
         debug_assert_eq!(stats.skipped, 0, "lines were checked before dispatch");
+        self.feed_caches(&snapshot);
         self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
+    }
+
+    /// Brings the caches to the catalog's set (backfilling new ones from the frozen and
+    /// active buffers). Cheap when the catalog has not changed.
+    pub fn sync_caches(&self, snapshot: &CatalogSnapshot) {
+        let mut caches = self.caches.borrow_mut();
+        if caches.synced_with(snapshot) {
+            return;
+        }
+        let frozen = self.persist.frozen.borrow();
+        let active = self.buffer.borrow();
+        let mut buffers: Vec<&ShardBuffer> = Vec::with_capacity(2);
+        if let Some(f) = frozen.as_ref() {
+            buffers.push(&f.buffer);
+        }
+        buffers.push(&active);
+        caches.sync(snapshot, &buffers, crate::now_ns());
+    }
+
+    /// Feeds the caches the rows just applied (must follow the apply with no await between).
+    fn feed_caches(&self, snapshot: &CatalogSnapshot) {
+        let mut caches = self.caches.borrow_mut();
+        if !caches.is_empty() {
+            caches.feed(snapshot, &self.buffer.borrow(), crate::now_ns());
+        }
+    }
+
+    /// Drops aged-out cache values every `interval`, until the shard stops.
+    pub async fn evict_caches(&self, interval: std::time::Duration) {
+        while !self.stopping.get() {
+            glommio::timer::sleep(interval).await;
+            self.caches.borrow_mut().evict(crate::now_ns());
+        }
     }
 
     /// Writes every owner's share of a request and waits for all of them.
@@ -284,6 +325,14 @@ impl ShardCtx {
     /// Answers the coordinator's jobs until the coordinator goes away.
     pub async fn serve_snapshots(&self, jobs: flume::Receiver<crate::query::ShardJob>) {
         while let Ok(job) = jobs.recv_async().await {
+            let job = match job {
+                crate::query::ShardJob::Cache(c) => {
+                    self.sync_caches(&self.catalog.snapshot());
+                    c.answer(&self.caches.borrow());
+                    continue;
+                }
+                other => other,
+            };
             let active = self.buffer.borrow();
             let frozen = self.persist.frozen.borrow();
             let manifest = self.persist.manifest.borrow();

@@ -14,7 +14,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, TimestampNanosecond
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::entries::Entries;
-use super::{output_type, Arrival, CacheError, DistinctCacheDef, KeyFilter};
+use super::{output_type, CacheError, DistinctCacheDef, KeyFilter};
 use crate::buffer::TableBuffer;
 use crate::schema::TableSchema;
 
@@ -74,11 +74,11 @@ impl DistinctCache {
         tb: &TableBuffer,
         buffer_id: u64,
         rows: Range<usize>,
-        arrival: Arrival,
+        arrived: i64,
     ) {
         for row in rows {
             let (e, new) = self.entries.entry_of(table, tb, buffer_id, row);
-            let seen = arrival.of(tb.time().get(row));
+            let seen = arrived;
             if new {
                 self.last_seen.push(seen);
             } else {

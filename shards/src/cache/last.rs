@@ -22,7 +22,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, TimestampNanosecond
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::entries::Entries;
-use super::{output_type, Arrival, CacheError, KeyFilter, LastCacheDef};
+use super::{output_type, CacheError, KeyFilter, LastCacheDef};
 use crate::buffer::{TableBuffer, Value};
 use crate::schema::{ColumnType, TableSchema};
 
@@ -305,7 +305,7 @@ impl LastCache {
         tb: &TableBuffer,
         buffer_id: u64,
         rows: Range<usize>,
-        arrival: Arrival,
+        arrived: i64,
     ) {
         if table.columns.len() > self.columns_seen {
             self.add_columns(table);
@@ -316,7 +316,7 @@ impl LastCache {
                 self.add_entry();
             }
             let time = tb.time().get(row);
-            self.insert(entry, time, arrival.of(time), |id| {
+            self.insert(entry, time, arrived, |id| {
                 tb.value(row, &table.columns[id as usize])
             });
         }
@@ -343,6 +343,16 @@ impl LastCache {
         arrived: i64,
         value_of: impl Fn(u32) -> Value<'v>,
     ) {
+        // Expired values make room: a new row never loses to one the cache no longer serves.
+        let oldest = self.arrived[entry as usize * self.def.count..]
+            [..self.lens[entry as usize] as usize]
+            .iter()
+            .min()
+            .copied();
+        let cutoff = arrived.saturating_sub(self.def.ttl_ns);
+        if oldest.is_some_and(|o| o <= cutoff) {
+            self.trim(entry as usize, cutoff);
+        }
         let count = self.def.count;
         let base = entry as usize * count;
         let len = self.lens[entry as usize] as usize;
@@ -388,34 +398,35 @@ impl LastCache {
     /// Drops values that arrived `ttl` or longer before `now_ns`.
     pub(crate) fn evict(&mut self, now_ns: i64) {
         let cutoff = now_ns.saturating_sub(self.def.ttl_ns);
-        let count = self.def.count;
         for e in 0..self.lens.len() {
-            let len = self.lens[e] as usize;
-            if len == 0 {
-                continue;
-            }
-            let base = e * count;
-            let mut kept = 0;
-            for i in 0..len {
-                if self.arrived[base + i] > cutoff {
-                    if kept != i {
-                        self.times[base + kept] = self.times[base + i];
-                        self.arrived[base + kept] = self.arrived[base + i];
-                        for v in &mut self.values {
-                            v.copy(base + i, base + kept);
-                        }
-                    }
-                    kept += 1;
-                }
-            }
-            if kept == 0 {
-                self.empty_entries += 1;
-            }
-            self.lens[e] = kept as u8;
+            self.trim(e, cutoff);
         }
         if self.empty_entries >= COMPACT_MIN_EMPTY && self.empty_entries * 2 > self.lens.len() {
             self.compact();
         }
+    }
+
+    /// Drops entry `e`'s values that arrived at or before `cutoff`.
+    fn trim(&mut self, e: usize, cutoff: i64) {
+        let len = self.lens[e] as usize;
+        let base = e * self.def.count;
+        let mut kept = 0;
+        for i in 0..len {
+            if self.arrived[base + i] > cutoff {
+                if kept != i {
+                    self.times[base + kept] = self.times[base + i];
+                    self.arrived[base + kept] = self.arrived[base + i];
+                    for v in &mut self.values {
+                        v.copy(base + i, base + kept);
+                    }
+                }
+                kept += 1;
+            }
+        }
+        if kept == 0 && len > 0 {
+            self.empty_entries += 1;
+        }
+        self.lens[e] = kept as u8;
     }
 
     /// Rebuilds the cache without its empty entries.

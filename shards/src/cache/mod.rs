@@ -13,9 +13,10 @@
 //!   that appeared, backfilled from the rows the shard holds in memory, and drops the ones
 //!   that went (with their table or database, too).
 //! - Time is always the caller's (`now_ns`), never read here, so tests drive expiry.
-//! - Age is measured from arrival: a row fed live arrived at the `now_ns` of its feed; a row
-//!   backfilled (at creation or after a restart) is taken to have arrived at its own
-//!   timestamp, or now if that is in the future.
+//! - Age is measured from arrival in the cache, as InfluxDB 3 does, not from the row's
+//!   timestamp: a row arrives at the `now_ns` of its feed. Rows a cache is built from (at
+//!   creation, or from the WAL after a restart) arrive when it is built, so historical data
+//!   is cached too, and a restart gives rebuilt values their full ttl again.
 
 pub mod distinct;
 mod entries;
@@ -114,24 +115,6 @@ pub fn output_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// How a fed row's arrival time is set.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Arrival {
-    /// Committed now.
-    Live(i64),
-    /// Already held when the cache was made: its own time, at most `now`.
-    Backfill(i64),
-}
-
-impl Arrival {
-    pub(crate) fn of(self, time: i64) -> i64 {
-        match self {
-            Arrival::Live(now) => now,
-            Arrival::Backfill(now) => time.min(now),
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct TableCaches {
     last: Vec<LastCache>,
@@ -159,6 +142,11 @@ impl Default for ShardCaches {
 }
 
 impl ShardCaches {
+    /// Whether the set of caches matches `snapshot`'s.
+    pub fn synced_with(&self, snapshot: &CatalogSnapshot) -> bool {
+        self.version == Some(snapshot.version)
+    }
+
     /// Whether there is any cache at all (the write path skips feeding when not).
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
@@ -192,7 +180,7 @@ impl ShardCaches {
                         let mut c = LastCache::new(def.clone(), t);
                         for b in buffers {
                             if let Some(tb) = b.table(db.id, t.id) {
-                                c.feed(t, tb, b.id(), 0..tb.rows(), Arrival::Backfill(now_ns));
+                                c.feed(t, tb, b.id(), 0..tb.rows(), now_ns);
                             }
                         }
                         fresh_last.push(c);
@@ -204,7 +192,7 @@ impl ShardCaches {
                         let mut c = DistinctCache::new(def.clone(), t);
                         for b in buffers {
                             if let Some(tb) = b.table(db.id, t.id) {
-                                c.feed(t, tb, b.id(), 0..tb.rows(), Arrival::Backfill(now_ns));
+                                c.feed(t, tb, b.id(), 0..tb.rows(), now_ns);
                             }
                         }
                         entry.distinct.push(c);
@@ -259,10 +247,10 @@ impl ShardCaches {
             };
             let range = tc.fed_rows..rows;
             for c in &mut tc.last {
-                c.feed(table, tb, buffer.id(), range.clone(), Arrival::Live(now_ns));
+                c.feed(table, tb, buffer.id(), range.clone(), now_ns);
             }
             for c in &mut tc.distinct {
-                c.feed(table, tb, buffer.id(), range.clone(), Arrival::Live(now_ns));
+                c.feed(table, tb, buffer.id(), range.clone(), now_ns);
             }
             tc.fed_rows = rows;
         }

@@ -1,4 +1,5 @@
-//! The global catalog: databases, tables and typed columns.
+//! The global catalog: databases, tables and typed columns, and the tables' caches
+//! ([`caches`]).
 //!
 //! Invariants:
 //! - One writer. Changes go to a dedicated thread, which applies them, persists the whole
@@ -16,6 +17,8 @@
 //!   directory). Its first line is `shardline-catalog v1 crc32c=<hex>`, the checksum of the
 //!   JSON that follows; a mismatch stops start-up rather than silently losing schema.
 
+pub mod caches;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use shardline_shards::schema::{
     CatalogSnapshot, ColumnSchema, ColumnType, DbSchema, TableSchema, TIME_COLUMN,
 };
+
+pub use caches::{CacheKind, DistinctCacheRequest, LastCacheRequest};
+use caches::{PDistinctCache, PLastCache};
 
 const FILE_NAME: &str = "catalog.json";
 const HEADER_PREFIX: &str = "shardline-catalog v1 crc32c=";
@@ -60,8 +66,32 @@ pub enum CatalogError {
     TableExists { database: String, table: String },
     #[error("table '{table}' not found in database '{database}'")]
     TableNotFound { database: String, table: String },
+    #[error("invalid {kind}: {reason}")]
+    InvalidCache { kind: CacheKind, reason: String },
+    #[error("{}", cache_exists_message(*kind, name, *identical))]
+    CacheExists {
+        kind: CacheKind,
+        name: String,
+        /// The existing cache has the requested settings.
+        identical: bool,
+    },
+    #[error("{kind} '{name}' not found on table '{table}' in database '{database}'")]
+    CacheNotFound {
+        kind: CacheKind,
+        database: String,
+        table: String,
+        name: String,
+    },
     #[error("the catalog writer has stopped")]
     WriterGone,
+}
+
+fn cache_exists_message(kind: CacheKind, name: &str, identical: bool) -> String {
+    if identical {
+        format!("{kind} '{name}' already exists with these settings")
+    } else {
+        format!("{kind} '{name}' already exists with other settings; delete it first or choose another name")
+    }
 }
 
 /// Reads a retention period as the API takes it: a duration with units (`30d`, `24h`,
@@ -179,10 +209,18 @@ pub enum Change {
         database: String,
         table: String,
     },
+    CreateLastCache(LastCacheRequest),
+    CreateDistinctCache(DistinctCacheRequest),
+    DeleteCache {
+        kind: CacheKind,
+        database: String,
+        table: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PColumn {
+pub(crate) struct PColumn {
     id: u32,
     name: String,
     #[serde(rename = "type")]
@@ -190,7 +228,7 @@ struct PColumn {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PTable {
+pub(crate) struct PTable {
     id: u32,
     name: String,
     columns: Vec<PColumn>,
@@ -198,6 +236,10 @@ struct PTable {
     retention_ns: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted_at_ns: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    last_caches: Vec<PLastCache>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    distinct_caches: Vec<PDistinctCache>,
 }
 
 impl PTable {
@@ -212,6 +254,8 @@ impl PTable {
             }],
             retention_ns: None,
             deleted_at_ns: None,
+            last_caches: Vec::new(),
+            distinct_caches: Vec::new(),
         }
     }
 
@@ -245,6 +289,9 @@ impl PDatabase {
 struct PCatalog {
     version: u64,
     databases: Vec<PDatabase>,
+    /// The id the next cache gets.
+    #[serde(default)]
+    next_cache_id: u64,
 }
 
 impl PCatalog {
@@ -285,6 +332,46 @@ impl PCatalog {
                 let mut table = TableSchema::new(t.id, Arc::from(t.name.as_str()), cols);
                 table.retention_ns = t.retention_ns;
                 table.deleted_at_ns = t.deleted_at_ns;
+                table.last_caches = t.last_caches.iter().map(|c| Arc::new(c.def())).collect();
+                table.distinct_caches = t
+                    .distinct_caches
+                    .iter()
+                    .map(|c| Arc::new(c.def()))
+                    .collect();
+                let ok = |id: &u32, allowed: &dyn Fn(ColumnType) -> bool| {
+                    table
+                        .columns
+                        .get(*id as usize)
+                        .is_some_and(|c| allowed(c.ty))
+                };
+                for c in &t.last_caches {
+                    let d = c.def();
+                    let bad_key = d
+                        .key_columns
+                        .iter()
+                        .any(|k| !ok(k, &|ty| !matches!(ty, ColumnType::Float | ColumnType::Time)));
+                    let bad_value = d.value_columns.iter().flatten().any(|v| !ok(v, &|_| true));
+                    if bad_key || bad_value {
+                        return Err(format!(
+                            "last cache '{}' of table '{}' names a column the table cannot key or hold",
+                            c.name(),
+                            t.name
+                        ));
+                    }
+                }
+                for c in &t.distinct_caches {
+                    let d = c.def();
+                    if d.columns
+                        .iter()
+                        .any(|k| !ok(k, &|ty| matches!(ty, ColumnType::Tag | ColumnType::String)))
+                    {
+                        return Err(format!(
+                            "distinct cache '{}' of table '{}' names a column that is not a tag or string",
+                            c.name(),
+                            t.name
+                        ));
+                    }
+                }
                 tables.push(Arc::new(table));
             }
             let mut db = DbSchema::new(d.id, Arc::from(d.name.as_str()), tables);
@@ -382,6 +469,28 @@ impl PCatalog {
             }
             Change::DeleteTable { database, table } => {
                 self.table_mut(database, table)?.deleted_at_ns = Some(now_ns);
+                true
+            }
+            Change::CreateLastCache(req) => {
+                let mut next = self.next_cache_id;
+                caches::create_last(self.table_mut(&req.database, &req.table)?, req, &mut next)?;
+                self.next_cache_id = next;
+                true
+            }
+            Change::CreateDistinctCache(req) => {
+                let mut next = self.next_cache_id;
+                let t = self.table_mut(&req.database, &req.table)?;
+                caches::create_distinct(t, req, &mut next)?;
+                self.next_cache_id = next;
+                true
+            }
+            Change::DeleteCache {
+                kind,
+                database,
+                table,
+                name,
+            } => {
+                caches::delete(self.table_mut(database, table)?, database, *kind, name)?;
                 true
             }
         };
