@@ -125,20 +125,11 @@ struct TableCaches {
 }
 
 /// Every cache of one shard.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ShardCaches {
     /// The catalog version the set of caches matches.
     version: Option<u64>,
     tables: HashMap<(u32, u32), TableCaches>,
-}
-
-impl Default for ShardCaches {
-    fn default() -> Self {
-        ShardCaches {
-            version: None,
-            tables: HashMap::new(),
-        }
-    }
 }
 
 impl ShardCaches {
