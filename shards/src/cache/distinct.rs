@@ -63,10 +63,6 @@ impl DistinctCache {
         self.last_seen.is_empty()
     }
 
-    pub fn bytes(&self) -> usize {
-        self.entries.bytes() + self.last_seen.len() * 8
-    }
-
     /// Feeds rows `rows` of a table's buffer (the buffer with id `buffer_id`).
     pub(crate) fn feed(
         &mut self,

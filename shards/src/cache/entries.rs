@@ -66,15 +66,6 @@ impl Entries {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.store.hashes.len()
-    }
-
-    pub(crate) fn bytes(&self) -> usize {
-        // Hash, table slot, key values and their index entries.
-        self.len() * (8 + 8 + self.columns.len() * 48) + self.series_entry.len() * 4
-    }
-
     /// Row `row`'s entry in a table buffer (the buffer with id `buffer_id`), and whether it
     /// is new.
     pub(crate) fn entry_of(

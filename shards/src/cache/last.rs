@@ -228,15 +228,6 @@ impl ValueColumn {
             }
         }
     }
-
-    fn bytes(&self) -> usize {
-        let per = match &self.slots {
-            Slots::F64(_) | Slots::I64(_) | Slots::U64(_) => 8,
-            Slots::Bool(_) => 1,
-            Slots::Str(_) => 16,
-        };
-        self.valid.len() * (per + 1)
-    }
 }
 
 /// See the module documentation.
@@ -277,13 +268,6 @@ impl LastCache {
     /// Entries holding at least one value (expired or not).
     pub fn entries(&self) -> usize {
         self.lens.len() - self.empty_entries
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.entries.bytes()
-            + self.lens.len()
-            + self.times.len() * 16
-            + self.values.iter().map(ValueColumn::bytes).sum::<usize>()
     }
 
     /// Adds the value columns the table gained since (all of them the first time).

@@ -277,17 +277,6 @@ impl ShardCaches {
             .and_then(|t| t.distinct.iter().find(|c| c.def().id == id))
             .ok_or(CacheError::NotFound(id))
     }
-
-    /// Approximate heap bytes held by every cache.
-    pub fn bytes(&self) -> usize {
-        self.tables
-            .values()
-            .map(|t| {
-                t.last.iter().map(LastCache::bytes).sum::<usize>()
-                    + t.distinct.iter().map(DistinctCache::bytes).sum::<usize>()
-            })
-            .sum()
-    }
 }
 
 #[cfg(test)]
