@@ -112,46 +112,89 @@ impl TableFunctionImpl for CacheFunction {
             Some(e) => Some(string_arg(e).ok_or_else(usage)?),
             None => None,
         };
-        let table = self.db.table(table_name).cloned().ok_or_else(|| {
+        Ok(
+            match CacheTable::resolve(self.kind, &self.db, &self.shards, table_name, name)? {
+                CacheTable::Last(t) => Arc::new(t),
+                CacheTable::Distinct(t) => Arc::new(t),
+            },
+        )
+    }
+}
+
+/// One cache of one table, ready to answer.
+#[derive(Debug)]
+pub enum CacheTable {
+    Last(LastCacheTable),
+    Distinct(DistinctCacheTable),
+}
+
+impl CacheTable {
+    /// The cache `name` of `table_name` (the table's only one of `kind` when unnamed).
+    pub fn resolve(
+        kind: CacheKind,
+        db: &DbSchema,
+        shards: &ShardHandles,
+        table_name: &str,
+        name: Option<&str>,
+    ) -> Result<Self, DataFusionError> {
+        let table = db.table(table_name).cloned().ok_or_else(|| {
             plan_err(format!(
                 "table '{table_name}' not found in database '{}'",
-                self.db.name
+                db.name
             ))
         })?;
-        let provider: Arc<dyn TableProvider> = match self.kind {
+        Ok(match kind {
             CacheKind::Last => {
-                let i = pick(
-                    self.kind,
-                    table_name,
-                    table.last_caches.iter().map(|c| &*c.name),
-                    name,
-                )?;
-                let def = table.last_caches[i].clone();
-                Arc::new(LastCacheTable::new(
-                    self.db.id,
-                    table,
-                    def,
-                    self.shards.clone(),
-                ))
+                let names = table.last_caches.iter().map(|c| &*c.name);
+                let def = table.last_caches[pick(kind, table_name, names, name)?].clone();
+                CacheTable::Last(LastCacheTable::new(db.id, table, def, shards.clone()))
             }
             CacheKind::Distinct => {
-                let i = pick(
-                    self.kind,
-                    table_name,
-                    table.distinct_caches.iter().map(|c| &*c.name),
-                    name,
-                )?;
-                let def = table.distinct_caches[i].clone();
-                Arc::new(DistinctCacheTable::new(
-                    self.db.id,
-                    table,
-                    def,
-                    self.shards.clone(),
-                ))
+                let names = table.distinct_caches.iter().map(|c| &*c.name);
+                let def = table.distinct_caches[pick(kind, table_name, names, name)?].clone();
+                CacheTable::Distinct(DistinctCacheTable::new(db.id, table, def, shards.clone()))
             }
-        };
-        Ok(provider)
+        })
     }
+
+    /// The columns a query of this cache sees.
+    pub fn schema(&self) -> &SchemaRef {
+        match self {
+            CacheTable::Last(t) => &t.schema,
+            CacheTable::Distinct(t) => &t.schema,
+        }
+    }
+
+    /// The columns whose equality predicates are lookups: (name, type), indexed by
+    /// [`KeyFilter::position`].
+    pub fn keys(&self) -> &[(Arc<str>, ColumnType)] {
+        match self {
+            CacheTable::Last(t) => &t.keys,
+            CacheTable::Distinct(t) => &t.columns,
+        }
+    }
+
+    /// The rows whose keys pass every filter (exactly: a row is in the answer if and only if
+    /// it passes), with the columns of `projection` (indexes into [`Self::schema`], not
+    /// empty) or all.
+    pub async fn answer(
+        &self,
+        filters: Vec<KeyFilter>,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<RecordBatch, DataFusionError> {
+        match self {
+            CacheTable::Last(t) => t.answer(filters, projection).await,
+            CacheTable::Distinct(t) => {
+                let all: Vec<usize> = (0..t.columns.len()).collect();
+                t.answer(filters, projection.cloned().unwrap_or(all)).await
+            }
+        }
+    }
+}
+
+/// Whether a key column of type `ty` can take string lookups.
+pub fn string_key(ty: ColumnType) -> bool {
+    matches!(ty, ColumnType::Tag | ColumnType::String)
 }
 
 /// The filters a cache can use as lookups: `col = 'v'`, `col IN (...)` and ORs of those on
@@ -169,9 +212,9 @@ fn key_filter(f: &Expr, columns: &[(Arc<str>, ColumnType)]) -> Option<KeyFilter>
     if !collect_tag_set(f, &mut col, &mut values) {
         return None;
     }
-    let position = columns.iter().position(|(n, ty)| {
-        Some(n.as_ref()) == col && matches!(ty, ColumnType::Tag | ColumnType::String)
-    })?;
+    let position = columns
+        .iter()
+        .position(|(n, ty)| Some(n.as_ref()) == col && string_key(*ty))?;
     Some(KeyFilter {
         position,
         values: values
@@ -194,15 +237,12 @@ fn pushdown(
         .collect()
 }
 
-fn memory_exec(
-    batch: RecordBatch,
-    projection: Option<&Vec<usize>>,
-) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+fn memory_exec(batch: RecordBatch) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
     let schema = batch.schema();
     Ok(MemorySourceConfig::try_new_exec(
         &[vec![batch]],
         schema,
-        projection.cloned(),
+        None,
     )?)
 }
 
@@ -259,7 +299,7 @@ fn first_per_group(
 
 /// `last_cache(...)` of one table.
 #[derive(Debug)]
-struct LastCacheTable {
+pub struct LastCacheTable {
     database_id: u32,
     table: Arc<TableSchema>,
     def: Arc<LastCacheDef>,
@@ -328,7 +368,19 @@ impl TableProvider for LastCacheTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let filters = key_filters(filters, &self.keys);
+        let batch = self
+            .answer(key_filters(filters, &self.keys), projection)
+            .await?;
+        memory_exec(batch)
+    }
+}
+
+impl LastCacheTable {
+    async fn answer(
+        &self,
+        filters: Vec<KeyFilter>,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<RecordBatch, DataFusionError> {
         let merge = self.keys_span_shards();
         // Merging needs the keys and times, so it asks the shards for every column.
         let shard_projection = if merge { None } else { projection.cloned() };
@@ -352,18 +404,21 @@ impl TableProvider for LastCacheTable {
         };
         let batch = concat_batches(&schema, &batches)?;
         if !merge {
-            return memory_exec(batch, None);
+            return Ok(batch);
         }
         let keys: Vec<usize> = (0..self.keys.len()).collect();
         let time = self.schema.fields().len() - 1;
         let merged = first_per_group(&batch, &keys, time, self.def.count)?;
-        memory_exec(merged, projection)
+        Ok(match projection {
+            Some(p) => merged.project(p)?,
+            None => merged,
+        })
     }
 }
 
 /// `distinct_cache(...)` of one table.
 #[derive(Debug)]
-struct DistinctCacheTable {
+pub struct DistinctCacheTable {
     database_id: u32,
     table: Arc<TableSchema>,
     def: Arc<DistinctCacheDef>,
@@ -428,6 +483,24 @@ impl TableProvider for DistinctCacheTable {
             Some(p) if !p.is_empty() => p.clone(),
             _ => (0..self.columns.len()).collect(),
         };
+        let out = self.answer(filters, positions).await?;
+        if projection.is_some_and(|p| p.is_empty()) {
+            // Only the row count matters.
+            let options = RecordBatchOptions::new().with_row_count(Some(out.num_rows()));
+            let empty = Arc::new(Schema::empty());
+            return memory_exec(RecordBatch::try_new_with_options(empty, vec![], &options)?);
+        }
+        memory_exec(out)
+    }
+}
+
+impl DistinctCacheTable {
+    /// The distinct combinations of the columns at `positions` (not empty).
+    async fn answer(
+        &self,
+        filters: Vec<KeyFilter>,
+        positions: Vec<usize>,
+    ) -> Result<RecordBatch, DataFusionError> {
         let now_ns = crate::now_ns();
         let batches = self
             .shards
@@ -463,13 +536,9 @@ impl TableProvider for DistinctCacheTable {
         let out_schema = Arc::new(self.schema.project(&positions)?);
         let columns: Vec<ArrayRef> = keys.iter().map(|&i| distinct.column(i).clone()).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(distinct.num_rows()));
-        let out = RecordBatch::try_new_with_options(out_schema, columns, &options)?;
-        // Positions index the full schema; the batch holds just them, in that order.
-        let local: Option<Vec<usize>> = match projection {
-            Some(p) if p.is_empty() => Some(Vec::new()),
-            _ => None,
-        };
-        memory_exec(out, local.as_ref())
+        Ok(RecordBatch::try_new_with_options(
+            out_schema, columns, &options,
+        )?)
     }
 }
 

@@ -6,6 +6,7 @@
 //! arrives. `pretty` sizes its columns over the whole result, so it holds the result.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -90,6 +91,11 @@ impl JsonFormat for ArrayContinue {
     }
 }
 
+/// Arrow's JSON writer with the fast timestamp encoder.
+fn json_writer() -> WriterBuilder {
+    WriterBuilder::new().with_encoder_factory(Arc::new(super::timestamps::FastTimestamps))
+}
+
 /// Rows per Parquet row group: bounds what the encoder buffers before it can emit bytes.
 const PARQUET_ROW_GROUP_ROWS: usize = 64 * 1024;
 
@@ -152,18 +158,18 @@ impl Encoder {
         match self.format {
             Format::Json if batch.num_rows() > 0 => {
                 if first_rows {
-                    let mut w = WriterBuilder::new().build::<_, ArrayStart>(&mut out);
+                    let mut w = json_writer().build::<_, ArrayStart>(&mut out);
                     w.write(batch)?;
                     w.finish()?;
                 } else {
-                    let mut w = WriterBuilder::new().build::<_, ArrayContinue>(&mut out);
+                    let mut w = json_writer().build::<_, ArrayContinue>(&mut out);
                     w.write(batch)?;
                     w.finish()?;
                 }
             }
             Format::Json => {}
             Format::JsonLines => {
-                let mut w = WriterBuilder::new().build::<_, LineDelimited>(&mut out);
+                let mut w = json_writer().build::<_, LineDelimited>(&mut out);
                 w.write(batch)?;
                 w.finish()?;
             }

@@ -464,3 +464,110 @@ fn caches_survive_a_restart() {
     );
     assert_eq!(s.select("c", lvc_sql).len(), 10);
 }
+
+/// Lines of `body` sorted, so answers whose row order is unspecified compare.
+fn sorted_lines(body: &str) -> Vec<String> {
+    let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn lookups_answered_without_a_plan_equal_the_planned_answers() {
+    let s = Server::start(2);
+    write(&s, "c", &cpu_lines(40, 3));
+    write(&s, "c", "cpu,host=h007,region=us,os=linux usage=7 9\n");
+    for body in [
+        json!({"db": "c", "table": "cpu", "key_columns": ["host", "region"]}),
+        json!({"db": "c", "table": "cpu", "name": "by_region", "key_columns": ["region"], "count": 3}),
+    ] {
+        let (status, text) = post_json(&s, LVC, body);
+        assert_eq!(status, 201, "{text}");
+    }
+    let (status, text) = post_json(
+        &s,
+        DVC,
+        json!({"db": "c", "table": "cpu", "columns": ["region", "host"]}),
+    );
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = post_json(
+        &s,
+        DVC,
+        json!({"db": "c", "table": "cpu", "name": "os", "columns": ["os"]}),
+    );
+    assert_eq!(status, 201, "{text}");
+    let lvc = "last_cache('cpu', 'cpu_host_region_last_cache')";
+    let queries = [
+        format!("SELECT * FROM {lvc}"),
+        format!("SELECT * FROM {lvc} WHERE host IN ('h001', 'h007', 'nope')"),
+        format!("SELECT usage, HOST FROM {lvc} WHERE host = 'h005' AND (region = 'us')"),
+        format!("SELECT * FROM {lvc} WHERE 'h006' = host AND region = 'eu'"),
+        format!("SELECT \"os\", time FROM {lvc} WHERE host IN ('h007') AND host = 'h007'"),
+        "SELECT * FROM last_cache('cpu', 'by_region')".to_string(),
+        "SELECT host, time FROM last_cache('cpu', 'by_region') WHERE region = 'eu'".to_string(),
+        "SELECT * FROM distinct_cache('cpu', 'cpu_region_host_distinct_cache')".to_string(),
+        "SELECT region FROM distinct_cache('cpu', 'cpu_region_host_distinct_cache')".to_string(),
+        "SELECT host FROM distinct_cache('cpu', 'cpu_region_host_distinct_cache') WHERE region IN ('us', 'mars')".to_string(),
+        "SELECT * FROM distinct_cache('cpu', 'os')".to_string(),
+    ];
+    for q in &queries {
+        // The same query inside a subquery is planned by DataFusion.
+        let planned = format!("SELECT * FROM ({q}) AS planned");
+        for format in ["json", "csv", "jsonl"] {
+            let (status, _, direct) = s.query("c", q, format);
+            assert_eq!(status, 200, "{q}: {direct}");
+            let (status, _, reference) = s.query("c", &planned, format);
+            assert_eq!(status, 200, "{planned}: {reference}");
+            match format {
+                "json" => {
+                    let mut a: Vec<String> = json(&direct)
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(Value::to_string)
+                        .collect();
+                    let mut b: Vec<String> = json(&reference)
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(Value::to_string)
+                        .collect();
+                    a.sort();
+                    b.sort();
+                    assert!(!a.is_empty() || q.contains("nope"), "{q}");
+                    assert_eq!(a, b, "{q}");
+                }
+                _ => assert_eq!(
+                    sorted_lines(&direct),
+                    sorted_lines(&reference),
+                    "{q} {format}"
+                ),
+            }
+        }
+    }
+    // Parameters fill lookups as they fill planned queries.
+    let (status, text) = s.send(
+        "POST",
+        "/api/v3/query_sql",
+        Some(
+            &json!({"db": "c", "q": format!("SELECT host, usage FROM {lvc} WHERE host = $h"), "params": {"h": "h003"}})
+                .to_string(),
+        ),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(json(&text), json!([{"host": "h003", "usage": 3.0}]));
+    // Errors are DataFusion's, whichever path would have answered.
+    for (q, message) in [
+        ("SELECT nope FROM last_cache('cpu', 'by_region')", "nope"),
+        ("SELECT * FROM last_cache('mem')", "table 'mem' not found"),
+        (
+            "SELECT * FROM last_cache('cpu', 'missing')",
+            "no last cache named 'missing'",
+        ),
+        ("SELECT * FROM LAST_CACHE('cpu', 'by_region')", "LAST_CACHE"),
+    ] {
+        let (status, _, body) = s.query("c", q, "json");
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body.contains(message), "{q}: {body}");
+    }
+}
