@@ -8,7 +8,8 @@
 # Steps: load db lvc1k (1,000 hosts) and lvc100k (100,000 hosts) with TSBS cpu rows; create
 # the default last cache on each `cpu` table (keys: every tag); measure the closed-loop ingest
 # rate into a third database; then, with ingest into lvc100k running open loop at half that
-# rate, run each query kind at concurrency 1 and print p50/p99 per kind. For scale, the same
+# rate, run each query kind at concurrency 1 (one connection, one query in flight) and print
+# p50/p99 per kind. Results are JSON unless the kind's name ends in its format. For scale, the same
 # one-host lastpoint is also run against the table itself (no cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,16 +48,16 @@ max=$(python3 -c "import json;print(int(json.load(open('$work/max.json'))['lines
 half=$((max / 2))
 echo "max $max lines/s; ingest at $half lines/s during the queries"
 
-total=$((secs * 5 + 15))
+total=$((secs * 7 + 15))
 lg write --db lvc100k --data cpu --hosts 100000 --rate "$half" --duration "${total}s" --start now \
   --json "$work/ingest.json" >"$work/ingest.out" 2>&1 &
 ingest_pid=$!
 sleep 2
 
-run() { # name db sql
+run() { # name db sql [hosts] [format]
   printf '[{"name":"%s","weight":1,"query":"%s"}]' "$1" "$3" >"$work/q.json"
   lg query --db "$2" --hosts "${4:-100000}" --queries "$work/q.json" --duration "${secs}s" \
-    --json "$work/$1.json" >"$work/$1.out"
+    --connections 1 --format "${5:-json}" --json "$work/$1.json" >"$work/$1.out"
   python3 - "$work/$1.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -70,6 +71,8 @@ run lvc-one-host lvc100k "SELECT * FROM last_cache('cpu') WHERE hostname = '{hos
 run lvc-ten-hosts lvc100k "SELECT * FROM last_cache('cpu') WHERE hostname IN ({hosts:10})"
 run lvc-all-1k lvc1k "SELECT * FROM last_cache('cpu')" 1000
 run lvc-all-100k lvc100k "SELECT * FROM last_cache('cpu')"
+run lvc-all-100k-csv lvc100k "SELECT * FROM last_cache('cpu')" 100000 csv
+run lvc-all-100k-parquet lvc100k "SELECT * FROM last_cache('cpu')" 100000 parquet
 run table-one-host lvc100k "SELECT * FROM cpu WHERE hostname = '{host}' ORDER BY time DESC LIMIT 1"
 wait "$ingest_pid" || true
 ingest_pid=

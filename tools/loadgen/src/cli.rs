@@ -187,6 +187,31 @@ pub struct QueryArgs {
     pub count: Option<u64>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Result format asked of the v3 endpoints.
+    #[arg(long, value_enum, default_value_t = ResultFormat::Json)]
+    pub format: ResultFormat,
+}
+
+/// A v3 query result format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResultFormat {
+    Json,
+    Jsonl,
+    Csv,
+    Parquet,
+    Pretty,
+}
+
+impl ResultFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultFormat::Json => "json",
+            ResultFormat::Jsonl => "jsonl",
+            ResultFormat::Csv => "csv",
+            ResultFormat::Parquet => "parquet",
+            ResultFormat::Pretty => "pretty",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -300,13 +300,14 @@ pub fn query(a: &QueryArgs) -> Result<Report, LoadgenError> {
     };
     let mut cfg = base_config(&a.target, default, "queries")?;
     let db = encode(&a.target.db);
+    let format = a.format.name();
     let (path, scheme) = match (a.endpoint, a.lang) {
         (QueryEndpoint::V3, query::Lang::Sql) => (
-            format!("/api/v3/query_sql?db={db}&format=json&q="),
+            format!("/api/v3/query_sql?db={db}&format={format}&q="),
             "Bearer",
         ),
         (QueryEndpoint::V3, query::Lang::Influxql) => (
-            format!("/api/v3/query_influxql?db={db}&format=json&q="),
+            format!("/api/v3/query_influxql?db={db}&format={format}&q="),
             "Bearer",
         ),
         (QueryEndpoint::V1, query::Lang::Influxql) => {
