@@ -89,6 +89,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_BUFFER_MEM_LIMIT", value_parser = parse_size)]
     pub buffer_mem_limit: Option<usize>,
 
+    /// Memory the last-value and distinct-value caches of each shard may use, estimated
+    /// (e.g. 256MiB). Past it, the entries written to longest ago are dropped, as if they had
+    /// expired. Default: an eighth of the machine's memory divided by the shard count.
+    #[arg(long, env = "SHARDLINE_CACHE_MEM_LIMIT", value_parser = parse_size)]
+    pub cache_mem_limit: Option<usize>,
+
     /// Longest unpersisted data waits before a snapshot writes it to Parquet (e.g. 10m, 30s).
     #[arg(long, env = "SHARDLINE_SNAPSHOT_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub snapshot_interval: Duration,

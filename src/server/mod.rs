@@ -155,6 +155,9 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = SharedConfig {
         shards,
         max_request_bytes: args.max_http_request_size,
+        cache_limit: args
+            .cache_mem_limit
+            .unwrap_or_else(|| limits::physical_memory() / 8 / shards),
     };
     let wal_config = WalConfig {
         flush_interval: args.wal_flush_interval,

@@ -84,6 +84,8 @@ impl From<super::persist::Unavailable> for WriteError {
 pub struct SharedConfig {
     pub shards: usize,
     pub max_request_bytes: usize,
+    /// Bytes each shard's caches may hold (estimated).
+    pub cache_limit: usize,
 }
 
 /// A shard's state, shared by its tasks.
@@ -136,12 +138,12 @@ impl ShardCtx {
     pub fn new(p: ShardParts) -> Self {
         ShardCtx {
             id: p.id,
-            config: p.config,
+            config: p.config.clone(),
             catalog: p.catalog,
             wal: p.wal,
             buffer: RefCell::new(p.buffer),
             persist: p.persist,
-            caches: RefCell::default(),
+            caches: RefCell::new(ShardCaches::with_memory_limit(Some(p.config.cache_limit))),
             applier: RefCell::new(Applier::default()),
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
@@ -257,7 +259,21 @@ impl ShardCtx {
     fn feed_caches(&self, snapshot: &CatalogSnapshot) {
         let mut caches = self.caches.borrow_mut();
         if !caches.is_empty() {
-            caches.feed(snapshot, &self.buffer.borrow(), crate::now_ns());
+            let shed = caches.feed(snapshot, &self.buffer.borrow(), crate::now_ns());
+            self.report_cache_shed(shed);
+        }
+    }
+
+    fn report_cache_shed(&self, shed: Option<shardline_shards::cache::MemoryShed>) {
+        if let Some(s) = shed {
+            tracing::warn!(
+                shard = self.id,
+                entries = s.entries,
+                bytes_before = s.bytes_before,
+                bytes_after = s.bytes_after,
+                limit = s.limit,
+                "caches reached --cache-mem-limit: dropped the entries written to longest ago"
+            );
         }
     }
 
@@ -265,7 +281,8 @@ impl ShardCtx {
     pub async fn evict_caches(&self, interval: std::time::Duration) {
         while !self.stopping.get() {
             glommio::timer::sleep(interval).await;
-            self.caches.borrow_mut().evict(crate::now_ns());
+            let shed = self.caches.borrow_mut().evict(crate::now_ns());
+            self.report_cache_shed(shed);
         }
     }
 

@@ -102,6 +102,22 @@ impl DistinctCache {
         self.last_seen = keep.iter().map(|&e| self.last_seen[e]).collect();
     }
 
+    /// Estimated bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.memory_bytes() + self.last_seen.len() * size_of::<i64>()
+    }
+
+    /// When each combination was last seen.
+    pub(crate) fn newest_arrivals(&self) -> impl Iterator<Item = i64> + '_ {
+        self.last_seen.iter().copied()
+    }
+
+    /// Drops the combinations `drop` marks.
+    pub(crate) fn drop_entries(&mut self, drop: &[bool]) {
+        let keep: Vec<usize> = (0..self.last_seen.len()).filter(|&e| !drop[e]).collect();
+        self.retain(&keep);
+    }
+
     /// Drops combinations not seen within `max_age` before `now_ns`.
     pub(crate) fn evict(&mut self, now_ns: i64) {
         let cutoff = now_ns.saturating_sub(self.def.max_age_ns);

@@ -98,6 +98,23 @@ impl Entries {
         found
     }
 
+    /// Estimated bytes held: keys (each string once), per-column indexes, lookup tables.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let s = &self.store;
+        let n = s.hashes.len();
+        // Hash, hash-table slot and control byte per entry.
+        let mut bytes = n * (size_of::<u64>() + size_of::<u32>() + 1)
+            + self.series_entry.len() * size_of::<u32>();
+        for k in 0..s.keys.len() {
+            bytes += s.keys[k].len() * size_of::<KeyValue>()
+                + s.keys[k].iter().map(KeyValue::heap_bytes).sum::<usize>();
+            // The index shares the key strings; it adds its own slots and entry lists.
+            bytes += s.index[k].len() * (size_of::<KeyValue>() + size_of::<Vec<u32>>() + 8)
+                + n * size_of::<u32>();
+        }
+        bytes
+    }
+
     /// Keeps only the entries in `keep` (ascending): entry `keep[i]` becomes entry `i`.
     pub(crate) fn retain(&mut self, keep: &[usize]) {
         let old = &self.store;

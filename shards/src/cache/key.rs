@@ -19,6 +19,16 @@ pub enum KeyValue {
     Str(Arc<str>),
 }
 
+impl KeyValue {
+    /// Bytes allocated for this value beyond its own size (a string's shared allocation).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            KeyValue::Str(s) => s.len() + 2 * size_of::<usize>(),
+            _ => 0,
+        }
+    }
+}
+
 /// A key value borrowed from a buffered row or a query's predicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRef<'a> {

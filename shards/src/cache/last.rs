@@ -188,6 +188,24 @@ impl ValueColumn {
         }
     }
 
+    /// Estimated bytes held: live slots (not spare capacity), strings counted per slot.
+    fn memory_bytes(&self) -> usize {
+        let slots = match &self.slots {
+            Slots::F64(v) => v.len() * 8,
+            Slots::I64(v) => v.len() * 8,
+            Slots::U64(v) => v.len() * 8,
+            Slots::Bool(v) => v.len(),
+            Slots::Str(v) => {
+                v.len() * size_of::<Option<Arc<str>>>()
+                    + v.iter()
+                        .flatten()
+                        .map(|s| s.len() + 2 * size_of::<usize>())
+                        .sum::<usize>()
+            }
+        };
+        self.valid.len() + slots
+    }
+
     fn array(&self, picks: &[usize]) -> ArrayRef {
         let ok = |i: usize| self.valid[i];
         match &self.slots {
@@ -268,6 +286,46 @@ impl LastCache {
     /// Entries holding at least one value (expired or not).
     pub fn entries(&self) -> usize {
         self.lens.len() - self.empty_entries
+    }
+
+    /// Entries, empty ones included (what [`Self::memory_bytes`] is spread over).
+    pub(crate) fn entry_slots(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Estimated bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.memory_bytes()
+            + self.lens.len()
+            + (self.times.len() + self.arrived.len()) * size_of::<i64>()
+            + self
+                .values
+                .iter()
+                .map(ValueColumn::memory_bytes)
+                .sum::<usize>()
+    }
+
+    /// When each entry's newest value arrived (`i64::MIN` for an empty entry).
+    pub(crate) fn newest_arrivals(&self) -> impl Iterator<Item = i64> + '_ {
+        let count = self.def.count;
+        self.lens.iter().enumerate().map(move |(e, &len)| {
+            self.arrived[e * count..][..len as usize]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(i64::MIN)
+        })
+    }
+
+    /// Drops the entries `drop` marks, then compacts.
+    pub(crate) fn drop_entries(&mut self, drop: &[bool]) {
+        for (e, _) in drop.iter().enumerate().filter(|(_, &d)| d) {
+            if self.lens[e] > 0 {
+                self.lens[e] = 0;
+                self.empty_entries += 1;
+            }
+        }
+        self.compact();
     }
 
     /// Adds the value columns the table gained since (all of them the first time).

@@ -13,6 +13,12 @@
 //!   that appeared, backfilled from the rows the shard holds in memory, and drops the ones
 //!   that went (with their table or database, too).
 //! - Time is always the caller's (`now_ns`), never read here, so tests drive expiry.
+//! - With a memory limit, the caches' estimated size stays under it: past it, the entries
+//!   whose newest value arrived longest ago go (across all of the shard's caches), down to
+//!   seven eighths of the limit. Such an entry reads as if its values had expired. The size
+//!   is measured at each sweep, whenever the entries added since the last measure could have
+//!   crossed the limit at the last measured bytes per entry, and when the entries doubled
+//!   (so the per-entry figure stays current and measuring stays amortized O(1) per entry).
 //! - Age is measured from arrival in the cache, as InfluxDB 3 does, not from the row's
 //!   timestamp: a row arrives at the `now_ns` of its feed. Rows a cache is built from (at
 //!   creation, or from the WAL after a restart) arrive when it is built, so historical data
@@ -130,9 +136,146 @@ pub struct ShardCaches {
     /// The catalog version the set of caches matches.
     version: Option<u64>,
     tables: HashMap<(u32, u32), TableCaches>,
+    memory_limit: Option<usize>,
+    /// The last measure of the caches' size, the average bytes of an entry then, and the
+    /// entries added since.
+    measured_bytes: usize,
+    measured_entries: usize,
+    bytes_per_entry: usize,
+    added_since_measure: usize,
 }
 
+/// What enforcing the memory limit dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryShed {
+    pub entries: usize,
+    pub bytes_before: usize,
+    pub bytes_after: usize,
+    pub limit: usize,
+}
+
+/// The least an entry is taken to cost when deciding whether to measure.
+const MIN_ENTRY_BYTES: usize = 64;
+/// Entries added after which the size is measured again even when the estimate stays under
+/// the limit (or once the entries have doubled): keeps the per-entry estimate current.
+const REMEASURE_ENTRIES: usize = 1024;
+
 impl ShardCaches {
+    /// Caches whose estimated size is kept under `limit` bytes (`None`: unbounded).
+    pub fn with_memory_limit(limit: Option<usize>) -> Self {
+        ShardCaches {
+            memory_limit: limit,
+            bytes_per_entry: MIN_ENTRY_BYTES,
+            ..ShardCaches::default()
+        }
+    }
+
+    /// Estimated bytes held by all caches.
+    pub fn memory_bytes(&self) -> usize {
+        self.tables
+            .values()
+            .map(|tc| {
+                tc.last.iter().map(LastCache::memory_bytes).sum::<usize>()
+                    + tc.distinct
+                        .iter()
+                        .map(DistinctCache::memory_bytes)
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
+    fn entry_count(&self) -> usize {
+        self.tables
+            .values()
+            .map(|tc| {
+                tc.last.iter().map(LastCache::entry_slots).sum::<usize>()
+                    + tc.distinct.iter().map(DistinctCache::len).sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Measures the caches and, past the limit, drops the entries that were fed longest ago
+    /// until they are at seven eighths of it.
+    pub fn enforce_memory_limit(&mut self) -> Option<MemoryShed> {
+        let bytes_before = self.memory_bytes();
+        self.measure(bytes_before);
+        let limit = self.memory_limit?;
+        if bytes_before <= limit {
+            return None;
+        }
+        let excess = bytes_before - (limit - limit / 8);
+        // Every entry's newest arrival, with its cache's average entry size.
+        let mut all: Vec<(i64, u32, u32)> = Vec::new();
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut counts: Vec<usize> = Vec::new();
+        for tc in self.tables.values() {
+            let caches = tc
+                .last
+                .iter()
+                .map(|c| {
+                    (
+                        c.memory_bytes(),
+                        c.entry_slots(),
+                        c.newest_arrivals().collect(),
+                    )
+                })
+                .chain(tc.distinct.iter().map(|c| {
+                    (
+                        c.memory_bytes(),
+                        c.len(),
+                        c.newest_arrivals().collect::<Vec<_>>(),
+                    )
+                }));
+            for (bytes, n, arrivals) in caches {
+                let cache = sizes.len() as u32;
+                sizes.push(bytes / n.max(1));
+                counts.push(n);
+                all.extend(
+                    arrivals
+                        .into_iter()
+                        .enumerate()
+                        .map(|(e, t)| (t, cache, e as u32)),
+                );
+            }
+        }
+        all.sort_unstable();
+        let mut drop: Vec<Vec<bool>> = counts.iter().map(|&n| vec![false; n]).collect();
+        let mut freed = 0;
+        let mut entries = 0;
+        for &(_, cache, e) in &all {
+            if freed >= excess {
+                break;
+            }
+            drop[cache as usize][e as usize] = true;
+            freed += sizes[cache as usize];
+            entries += 1;
+        }
+        let mut drops = drop.into_iter();
+        for tc in self.tables.values_mut() {
+            for c in &mut tc.last {
+                c.drop_entries(&drops.next().expect("one mask per cache"));
+            }
+            for c in &mut tc.distinct {
+                c.drop_entries(&drops.next().expect("one mask per cache"));
+            }
+        }
+        let bytes_after = self.memory_bytes();
+        self.measure(bytes_after);
+        Some(MemoryShed {
+            entries,
+            bytes_before,
+            bytes_after,
+            limit,
+        })
+    }
+
+    fn measure(&mut self, bytes: usize) {
+        self.measured_bytes = bytes;
+        self.measured_entries = self.entry_count();
+        self.bytes_per_entry = (bytes / self.measured_entries.max(1)).max(MIN_ENTRY_BYTES);
+        self.added_since_measure = 0;
+    }
+
     /// Whether the set of caches matches `snapshot`'s.
     pub fn synced_with(&self, snapshot: &CatalogSnapshot) -> bool {
         self.version == Some(snapshot.version)
@@ -151,9 +294,11 @@ impl ShardCaches {
             return;
         }
         // Catch up first, so that new and old caches of a table stand at the same row.
+        // Keeping to the memory limit may shed here too; that shed goes unreported.
         if let Some(active) = buffers.last() {
-            self.feed(snapshot, active, now_ns);
+            let _ = self.feed(snapshot, active, now_ns);
         }
+        let mut backfilled = 0;
         let mut wanted: HashMap<(u32, u32), (Vec<u64>, Vec<u64>)> = HashMap::new();
         for db in snapshot
             .databases
@@ -174,6 +319,7 @@ impl ShardCaches {
                                 c.feed(t, tb, b.id(), 0..tb.rows(), now_ns);
                             }
                         }
+                        backfilled += c.entry_slots();
                         fresh_last.push(c);
                     }
                 }
@@ -186,6 +332,7 @@ impl ShardCaches {
                                 c.feed(t, tb, b.id(), 0..tb.rows(), now_ns);
                             }
                         }
+                        backfilled += c.len();
                         entry.distinct.push(c);
                     }
                 }
@@ -213,11 +360,17 @@ impl ShardCaches {
             }
         });
         self.version = Some(snapshot.version);
+        self.added_since_measure += backfilled;
     }
 
     /// Feeds every cache the rows `buffer` gained since the last feed. `buffer` is the
-    /// shard's active buffer.
-    pub fn feed(&mut self, snapshot: &CatalogSnapshot, buffer: &ShardBuffer, now_ns: i64) {
+    /// shard's active buffer. Returns what keeping to the memory limit dropped, if it had to.
+    pub fn feed(
+        &mut self,
+        snapshot: &CatalogSnapshot,
+        buffer: &ShardBuffer,
+        now_ns: i64,
+    ) -> Option<MemoryShed> {
         for (&(db_id, table_id), tc) in self.tables.iter_mut() {
             if tc.buffer_id != buffer.id() {
                 tc.buffer_id = buffer.id();
@@ -238,17 +391,29 @@ impl ShardCaches {
             };
             let range = tc.fed_rows..rows;
             for c in &mut tc.last {
+                let before = c.entry_slots();
                 c.feed(table, tb, buffer.id(), range.clone(), now_ns);
+                self.added_since_measure += c.entry_slots().saturating_sub(before);
             }
             for c in &mut tc.distinct {
+                let before = c.len();
                 c.feed(table, tb, buffer.id(), range.clone(), now_ns);
+                self.added_since_measure += c.len().saturating_sub(before);
             }
             tc.fed_rows = rows;
         }
+        let limit = self.memory_limit?;
+        let grown = self.added_since_measure * self.bytes_per_entry;
+        let stale = self.added_since_measure > self.measured_entries.max(REMEASURE_ENTRIES);
+        if self.measured_bytes + grown > limit || stale {
+            return self.enforce_memory_limit();
+        }
+        None
     }
 
-    /// Drops what has aged out (ttl, max age) and compacts what eviction left sparse.
-    pub fn evict(&mut self, now_ns: i64) {
+    /// Drops what has aged out (ttl, max age), compacts what eviction left sparse, and
+    /// keeps to the memory limit.
+    pub fn evict(&mut self, now_ns: i64) -> Option<MemoryShed> {
         for tc in self.tables.values_mut() {
             for c in &mut tc.last {
                 c.evict(now_ns);
@@ -257,6 +422,7 @@ impl ShardCaches {
                 c.evict(now_ns);
             }
         }
+        self.enforce_memory_limit()
     }
 
     pub fn last_cache(&self, db_id: u32, table_id: u32, id: u64) -> Result<&LastCache, CacheError> {

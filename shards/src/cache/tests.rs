@@ -90,7 +90,7 @@ fn write(
 ) {
     caches.sync(cat, &[buf], now);
     apply(buf, cat, lines);
-    caches.feed(cat, buf, now);
+    let _ = caches.feed(cat, buf, now);
 }
 
 fn table(cat: &CatalogSnapshot) -> &TableSchema {
@@ -523,4 +523,108 @@ fn distinct_cache_prunes_past_its_cardinality() {
         hosts.iter().all(|h| h.as_deref().unwrap() >= "h12"),
         "{hosts:?}"
     );
+}
+
+#[test]
+fn a_memory_limit_drops_the_entries_fed_longest_ago() {
+    let cat = catalog(
+        1,
+        6,
+        vec![last_def(1, &[1], None, 2, i64::MAX)],
+        vec![distinct_def(2, &[1, 2], 1_000_000, i64::MAX)],
+    );
+    let batch = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| {
+                format!(
+                    "cpu,host=host-{i:06},region=r{} usage={i},msg=\"m{i}\" {i}\n",
+                    i % 7
+                )
+            })
+            .collect()
+    };
+    // The same rows without a limit, to size one.
+    let mut unbounded = ShardCaches::default();
+    let mut buf = ShardBuffer::default();
+    for b in 0..10 {
+        write(
+            &mut unbounded,
+            &mut buf,
+            &cat,
+            &batch(b * 1000, (b + 1) * 1000),
+            b as i64 * 10,
+        );
+    }
+    let full = unbounded.memory_bytes();
+    assert!(full > 1000 * 100, "{full}");
+    assert_eq!(
+        unbounded.enforce_memory_limit(),
+        None,
+        "no limit, nothing dropped"
+    );
+
+    let limit = full / 2;
+    let mut caches = ShardCaches::with_memory_limit(Some(limit));
+    let mut buf = ShardBuffer::default();
+    let mut sheds = Vec::new();
+    for b in 0..10 {
+        caches.sync(&cat, &[&buf], b as i64 * 10);
+        apply(&mut buf, &cat, &batch(b * 1000, (b + 1) * 1000));
+        sheds.extend(caches.feed(&cat, &buf, b as i64 * 10));
+        // Between measures growth is bounded by the headroom a shed leaves.
+        let now = caches.memory_bytes();
+        assert!(
+            now <= limit + limit / 4,
+            "batch {b}: {now} > {limit} + 1/4; {sheds:?}"
+        );
+    }
+    assert!(!sheds.is_empty(), "the limit was reached while feeding");
+    for shed in &sheds {
+        assert_eq!(shed.limit, limit);
+        assert!(
+            shed.bytes_after <= limit && shed.bytes_after < shed.bytes_before,
+            "{shed:?}"
+        );
+        assert!(shed.entries > 0);
+    }
+    if let Some(shed) = caches.evict(100) {
+        assert!(shed.bytes_after <= limit);
+    }
+    assert!(caches.memory_bytes() <= limit);
+    // The newest hosts are all there, the first ones went, and what is left answers right.
+    let t = table(&cat);
+    let lvc = caches.last_cache(0, 0, 1).unwrap();
+    let newest = lvc
+        .query(
+            t,
+            &[host_filter(&["host-009999", "host-009000", "host-000000"])],
+            None,
+            100,
+        )
+        .unwrap();
+    assert_eq!(
+        strings(&newest, "host"),
+        [Some("host-009000".into()), Some("host-009999".into())]
+    );
+    assert_eq!(floats(&newest, "usage"), [Some(9000.0), Some(9999.0)]);
+    let kept = lvc.entries();
+    assert!((1000..10_000).contains(&kept), "{kept}");
+    let all = lvc.query(t, &[], None, 100).unwrap();
+    assert_eq!(all.num_rows(), kept);
+    let dvc = caches.distinct_cache(0, 0, 2).unwrap();
+    assert!((1000..10_000).contains(&dvc.len()), "{}", dvc.len());
+    // Rows after a shed find their renumbered entries.
+    write(
+        &mut caches,
+        &mut buf,
+        &cat,
+        "cpu,host=host-009999,region=r3 usage=0.5 20000\n",
+        200,
+    );
+    let b = caches
+        .last_cache(0, 0, 1)
+        .unwrap()
+        .query(t, &[host_filter(&["host-009999"])], None, 200)
+        .unwrap();
+    assert_eq!(floats(&b, "usage"), [Some(0.5), Some(9999.0)]);
 }
