@@ -76,6 +76,9 @@ pub struct LocalShard<'r, 'a> {
     pub rows: &'r mut ParsedRows<'a>,
 }
 
+/// Lines checked between looks at whether the shard's other tasks are due.
+const CHECK_SLICE_LINES: u32 = 64;
+
 /// Parses and checks `body`, adding new databases, tables and columns to the catalog.
 pub async fn plan<'a>(
     catalog: &Catalog,
@@ -88,13 +91,17 @@ pub async fn plan<'a>(
     let snapshot = catalog.snapshot();
     match check(
         body, &snapshot, database, precision, shards, true, &mut local,
-    ) {
+    )
+    .await
+    {
         Checked::Done(p) => Ok(p),
         Checked::NeedsChange(change) => {
             let snapshot = catalog.apply(change).await?;
             match check(
                 body, &snapshot, database, precision, shards, false, &mut local,
-            ) {
+            )
+            .await
+            {
                 Checked::Done(p) => Ok(p),
                 Checked::NeedsChange(_) => unreachable!("second pass never asks for changes"),
             }
@@ -108,7 +115,7 @@ enum Checked {
 }
 
 #[allow(clippy::too_many_arguments)] // one private function, called twice by `plan`
-fn check<'a>(
+async fn check<'a>(
     body: &'a str,
     snapshot: &CatalogSnapshot,
     database: &str,
@@ -141,7 +148,14 @@ fn check<'a>(
     let mut overlay = Overlay::default();
     let mut last_table: Option<(&str, Option<&Arc<TableSchema>>)> = None;
 
+    let mut lines_since_yield = 0;
     while let Some(line) = parser.next_line() {
+        lines_since_yield += 1;
+        if lines_since_yield == CHECK_SLICE_LINES {
+            // Lets a query run if this task's time slice is up (a no-op off a shard).
+            lines_since_yield = 0;
+            glommio::yield_if_needed().await;
+        }
         let line = match line {
             Ok(l) => l,
             Err(r) => {

@@ -5,6 +5,8 @@
 //! everything is kept in four flat vectors, so a request costs a few allocations, not one
 //! per line; rows are applied in the order they were pushed, which is body order.
 
+use std::ops::Range;
+
 use crate::buffer::{RowInput, ShardBuffer};
 use crate::lp::{Field, FieldValue, Tag, Token};
 use crate::schema::DbSchema;
@@ -134,8 +136,14 @@ impl<'a> ParsedRows<'a> {
 
     /// Appends every row to `buffer`; returns how many were applied.
     pub fn apply(&self, buffer: &mut ShardBuffer, db: &DbSchema) -> u64 {
+        self.apply_rows(buffer, db, 0..self.rows.len())
+    }
+
+    /// Appends rows `rows` (positions in the order they were kept) to `buffer`; returns how
+    /// many were applied.
+    pub fn apply_rows(&self, buffer: &mut ShardBuffer, db: &DbSchema, rows: Range<usize>) -> u64 {
         let mut applied = 0;
-        for r in &self.rows {
+        for r in &self.rows[rows] {
             let Some(table) = db.tables.get(r.table_id as usize) else {
                 tracing::error!(
                     table_id = r.table_id,

@@ -1,18 +1,19 @@
-//! `GET/POST /api/v3/query_sql`: reads the query's parameters, hands it to the coordinator and
-//! streams the answer back with chunked transfer encoding.
+//! `GET/POST /api/v3/query_sql`: reads the query's parameters and hands it to the query
+//! engine, which answers a small cache lookup at once (a whole body) and anything else
+//! through the coordinator, streamed back with chunked transfer encoding.
 //!
 //! GET takes `db`, `q`, `format`, `params` (a JSON object) from the query string. POST takes
 //! a JSON body `{db|database, q|query_str, format, params}`; query-string values fill what
 //! the body leaves out. `format` wins over `Accept`; without either the result is JSON.
 
 use futures::StreamExt;
-use http_body_util::{Either, StreamBody};
+use http_body_util::{Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::body;
 use super::response::{v3_error, HttpResponse};
-use crate::query::{Format, QueryEvent, QueryRequest};
+use crate::query::{Format, QueryEvent, QueryRequest, Submitted};
 use crate::server::shard::ShardCtx;
 
 /// Largest POST body a query may have.
@@ -110,12 +111,29 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         params: query_params,
         format,
         reply: tx,
+        answered: None,
     };
-    if ctx.queries.send_async(request).await.is_err() {
-        return v3_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the query engine has stopped",
-        );
+    match ctx.queries.submit(request).await {
+        Submitted::Sent => {}
+        Submitted::Answered { content_type, body } => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(hyper::header::CONTENT_TYPE, content_type)
+                .body(Either::Left(Full::new(body)))
+                .expect("static response parts are valid");
+        }
+        Submitted::Failed { status, message } => {
+            return v3_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                message,
+            )
+        }
+        Submitted::Stopped => {
+            return v3_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the query engine has stopped",
+            )
+        }
     }
     match rx.recv_async().await {
         Ok(QueryEvent::Start { content_type }) => stream_response(content_type, rx),

@@ -8,10 +8,14 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use arrow::array::Array;
 use arrow::array::RecordBatch;
+use arrow::datatypes::FieldRef;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use arrow::json::writer::{JsonFormat, LineDelimited, WriterBuilder};
+use arrow::json::writer::{
+    EncoderFactory, EncoderOptions, JsonFormat, LineDelimited, NullableEncoder, WriterBuilder,
+};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -91,9 +95,29 @@ impl JsonFormat for ArrayContinue {
     }
 }
 
-/// Arrow's JSON writer with the fast timestamp encoder.
+/// Arrow's JSON writer with the fast timestamp and string encoders.
 fn json_writer() -> WriterBuilder {
-    WriterBuilder::new().with_encoder_factory(Arc::new(super::timestamps::FastTimestamps))
+    WriterBuilder::new().with_encoder_factory(Arc::new(FastJson))
+}
+
+/// The encoders of [`super::timestamps`] and [`super::json_strings`]; Arrow's for the rest.
+#[derive(Debug)]
+struct FastJson;
+
+impl EncoderFactory for FastJson {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        options: &'a EncoderOptions,
+    ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
+        if let Some(e) =
+            super::timestamps::FastTimestamps.make_default_encoder(field, array, options)?
+        {
+            return Ok(Some(e));
+        }
+        super::json_strings::FastStrings.make_default_encoder(field, array, options)
+    }
 }
 
 /// Rows per Parquet row group: bounds what the encoder buffers before it can emit bytes.
@@ -103,6 +127,8 @@ const PARQUET_ROW_GROUP_ROWS: usize = 64 * 1024;
 pub struct Encoder {
     format: Format,
     rows: u64,
+    /// Output bytes per row of the last batch (an estimate for the next one).
+    bytes_per_row: usize,
     parquet: Option<ArrowWriter<Vec<u8>>>,
     pretty: Vec<RecordBatch>,
 }
@@ -133,6 +159,7 @@ impl Encoder {
         Ok(Encoder {
             format,
             rows: 0,
+            bytes_per_row: 0,
             parquet,
             pretty: Vec::new(),
         })
@@ -154,7 +181,12 @@ impl Encoder {
     /// Encodes one batch; the bytes may be empty (nothing to send yet).
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<Bytes, ArrowError> {
         let first_rows = self.rows == 0;
-        let mut out = Vec::new();
+        // Sized from the batches before, so the buffer is rarely grown (and copied).
+        let text = matches!(self.format, Format::Json | Format::JsonLines | Format::Csv);
+        let mut out = match text {
+            true => Vec::with_capacity(batch.num_rows() * self.bytes_per_row + 64),
+            false => Vec::new(),
+        };
         match self.format {
             Format::Json if batch.num_rows() > 0 => {
                 if first_rows {
@@ -188,6 +220,10 @@ impl Encoder {
             Format::Pretty => self.pretty.push(batch.clone()),
         }
         self.rows += batch.num_rows() as u64;
+        if text && batch.num_rows() > 0 && !out.is_empty() {
+            // A little over the last batch's size per row, to cover longer rows.
+            self.bytes_per_row = out.len().div_ceil(batch.num_rows()) * 9 / 8;
+        }
         Ok(Bytes::from(out))
     }
 

@@ -16,6 +16,7 @@ pub mod caches;
 pub mod catalog;
 pub mod direct;
 pub mod format;
+pub mod json_strings;
 pub mod log;
 pub mod parquet;
 pub mod scan;
@@ -26,6 +27,7 @@ pub mod timestamps;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
@@ -52,6 +54,9 @@ pub struct QueryRequest {
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
     pub format: Format,
     pub reply: flume::Sender<QueryEvent>,
+    /// The answer, already read from a cache by the shard ([`QueryPort::submit`]): the
+    /// coordinator only encodes it.
+    pub answered: Option<RecordBatch>,
 }
 
 /// What the coordinator sends back, in order.
@@ -86,7 +91,7 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    fn status(&self) -> u16 {
+    pub fn status(&self) -> u16 {
         match self {
             QueryError::DatabaseNotFound(_) => 404,
             // The server is stopping: the query was fine, ask again later.
@@ -135,6 +140,7 @@ struct Shared {
 pub struct Coordinator {
     runtime: Option<tokio::runtime::Runtime>,
     requests: flume::Sender<QueryRequest>,
+    shared: Arc<Shared>,
 }
 
 impl Coordinator {
@@ -162,21 +168,125 @@ impl Coordinator {
             threads,
         });
         let (tx, rx) = flume::unbounded::<QueryRequest>();
+        let for_requests = shared.clone();
         runtime.spawn(async move {
             while let Ok(req) = rx.recv_async().await {
-                tokio::spawn(run(shared.clone(), req));
+                tokio::spawn(run(for_requests.clone(), req));
             }
         });
         Ok(Coordinator {
             runtime: Some(runtime),
             requests: tx,
+            shared,
         })
     }
 
-    /// Where shards send queries.
-    pub fn requests(&self) -> flume::Sender<QueryRequest> {
-        self.requests.clone()
+    /// Where a shard sends queries.
+    pub fn port(&self) -> QueryPort {
+        QueryPort {
+            requests: self.requests.clone(),
+            catalog: self.shared.catalog.clone(),
+            shards: self.shared.shards.clone(),
+            log: self.shared.log.clone(),
+        }
     }
+}
+
+/// Results at most this many rows long are encoded by the shard that read them: cheaper
+/// than handing them to a coordinator thread, which may have to wait for the core.
+const ENCODE_ON_SHARD_ROWS: usize = 1024;
+
+/// A shard's way into the query engine. Cache lookups ([`direct`]) are answered right on
+/// the shard, and small answers encoded there too: such a query never waits for a
+/// coordinator thread, which on a busy core can take the scheduler's time slice (a few
+/// milliseconds). Everything else goes to the coordinator.
+#[derive(Debug, Clone)]
+pub struct QueryPort {
+    requests: flume::Sender<QueryRequest>,
+    catalog: Arc<Catalog>,
+    shards: ShardHandles,
+    log: Arc<QueryLog>,
+}
+
+/// How [`QueryPort::submit`] went.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Answered on the shard: the whole response body.
+    Answered {
+        content_type: &'static str,
+        body: Bytes,
+    },
+    /// Failed on the shard.
+    Failed { status: u16, message: String },
+    /// With the coordinator, which answers on the request's `reply`.
+    Sent,
+    /// The coordinator has stopped.
+    Stopped,
+}
+
+impl QueryPort {
+    pub async fn submit(&self, mut req: QueryRequest) -> Submitted {
+        let snapshot = self.catalog.snapshot();
+        if let Some(db) = snapshot.database(&req.database) {
+            let looked_up = direct::answer(&req.sql, req.params.as_ref(), db, &self.shards).await;
+            match looked_up {
+                Some(Ok(batch)) if batch.num_rows() <= ENCODE_ON_SHARD_ROWS => {
+                    return self.encode_here(&req, &batch);
+                }
+                Some(Ok(batch)) => req.answered = Some(batch),
+                Some(Err(e)) => {
+                    let e = QueryError::from(e);
+                    let id = self.log.start(&req.database, &req.sql, params_text(&req));
+                    self.log.finish(&req.database, id, 0, Some(e.to_string()));
+                    return Submitted::Failed {
+                        status: e.status(),
+                        message: e.to_string(),
+                    };
+                }
+                None => {}
+            }
+        }
+        match self.requests.send_async(req).await {
+            Ok(()) => Submitted::Sent,
+            Err(_) => Submitted::Stopped,
+        }
+    }
+
+    fn encode_here(&self, req: &QueryRequest, batch: &RecordBatch) -> Submitted {
+        let id = self.log.start(&req.database, &req.sql, params_text(req));
+        let encoded = (|| {
+            let schema = batch.schema();
+            let mut encoder = format::Encoder::new(req.format, &schema)?;
+            let mut body = encoder.begin().to_vec();
+            body.extend_from_slice(&encoder.batch(batch)?);
+            body.extend_from_slice(&encoder.finish(&schema)?);
+            Ok::<_, arrow::error::ArrowError>(body)
+        })();
+        match encoded {
+            Ok(body) => {
+                self.log
+                    .finish(&req.database, id, batch.num_rows() as u64, None);
+                Submitted::Answered {
+                    content_type: req.format.content_type(),
+                    body: Bytes::from(body),
+                }
+            }
+            Err(e) => {
+                let e = QueryError::from(e);
+                self.log.finish(&req.database, id, 0, Some(e.to_string()));
+                Submitted::Failed {
+                    status: e.status(),
+                    message: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+fn params_text(req: &QueryRequest) -> Option<String> {
+    req.params
+        .as_ref()
+        .map(|p| serde_json::Value::Object(p.clone()).to_string())
 }
 
 impl Drop for Coordinator {
@@ -194,11 +304,7 @@ async fn run(shared: Arc<Shared>, req: QueryRequest) {
         let _ = req.reply.send_async(failed(&e)).await;
         return;
     };
-    let params_text = req
-        .params
-        .as_ref()
-        .map(|p| serde_json::Value::Object(p.clone()).to_string());
-    let id = shared.log.start(&req.database, &req.sql, params_text);
+    let id = shared.log.start(&req.database, &req.sql, params_text(&req));
     let (rows, error) = match execute(&shared, db, &req).await {
         Ok(rows) => (rows, None),
         Err((rows, e)) => (rows, Some(e)),
@@ -213,6 +319,9 @@ fn failed(e: &QueryError) -> QueryEvent {
     }
 }
 
+/// Most rows encoded into one chunk of the response.
+const ENCODE_ROWS: usize = 8 * 1024;
+
 /// Runs one query, streaming its result. Returns the rows sent, or how it failed.
 async fn execute(
     shared: &Shared,
@@ -221,6 +330,13 @@ async fn execute(
 ) -> Result<u64, (u64, String)> {
     let reply = &req.reply;
     let prepared = async {
+        if let Some(batch) = &req.answered {
+            let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+                batch.schema(),
+                futures::stream::empty(),
+            ));
+            return Ok((stream, Some(batch.clone())));
+        }
         if let Some(answer) =
             direct::answer(&req.sql, req.params.as_ref(), &db, &shared.shards).await
         {
@@ -280,16 +396,38 @@ async fn execute(
                 None => break,
             },
         };
-        let encoded = batch
-            .map_err(QueryError::from)
-            .and_then(|b| encoder.batch(&b).map_err(QueryError::from));
-        match encoded {
-            Ok(bytes) => send_bytes(reply, bytes)
-                .await
-                .map_err(|_| gone(encoder.rows()))?,
+        let batch = match batch {
+            Ok(b) => b,
             Err(e) => {
+                let e = QueryError::from(e);
                 let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
                 return Err((encoder.rows(), e.to_string()));
+            }
+        };
+        // A large batch goes out in slices, so the connection sends one while the next is
+        // encoded and no single buffer holds the whole result.
+        let rows = batch.num_rows();
+        let mut offset = 0;
+        loop {
+            let len = (rows - offset).min(ENCODE_ROWS);
+            let slice = if offset == 0 && len == rows {
+                batch.clone()
+            } else {
+                batch.slice(offset, len)
+            };
+            match encoder.batch(&slice) {
+                Ok(bytes) => send_bytes(reply, bytes)
+                    .await
+                    .map_err(|_| gone(encoder.rows()))?,
+                Err(e) => {
+                    let e = QueryError::from(e);
+                    let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
+                    return Err((encoder.rows(), e.to_string()));
+                }
+            }
+            offset += len;
+            if offset >= rows {
+                break;
             }
         }
     }

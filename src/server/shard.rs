@@ -29,6 +29,10 @@ use crate::catalog::Catalog;
 /// Buffers of each kind kept per shard: one per request a shard usually has in flight.
 const POOL_SIZE: usize = 8;
 
+/// Rows a write applies before it lets other tasks run (if the executor's time slice is
+/// up): a few tens of microseconds of work.
+const APPLY_SLICE_ROWS: usize = 128;
+
 /// One request's lines for one shard.
 #[derive(Debug)]
 pub struct WriteBatch {
@@ -99,9 +103,11 @@ pub struct ShardCtx {
     /// Last-value and distinct-value caches, fed right after the buffer.
     pub caches: RefCell<ShardCaches>,
     applier: RefCell<Applier>,
+    /// Writes apply to the buffer in WAL order.
+    turns: super::turns::Turns,
     pub senders: Senders<ShardMsg>,
     /// Where this shard hands queries to the coordinator.
-    pub queries: flume::Sender<crate::query::QueryRequest>,
+    pub queries: crate::query::QueryPort,
     /// Emptied per-request buffers, kept for the next request so steady ingest does not
     /// allocate (and fault in) megabytes per request.
     rows_pool: RefCell<Vec<ParsedRows<'static>>>,
@@ -122,7 +128,7 @@ pub struct ShardParts {
     pub buffer: ShardBuffer,
     pub persist: super::persist::PersistState,
     pub senders: Senders<ShardMsg>,
-    pub queries: flume::Sender<crate::query::QueryRequest>,
+    pub queries: crate::query::QueryPort,
 }
 
 impl std::fmt::Debug for ShardCtx {
@@ -145,6 +151,7 @@ impl ShardCtx {
             persist: p.persist,
             caches: RefCell::new(ShardCaches::with_memory_limit(Some(p.config.cache_limit))),
             applier: RefCell::new(Applier::default()),
+            turns: super::turns::Turns::default(),
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
             senders: p.senders,
@@ -204,16 +211,28 @@ impl ShardCtx {
         rows: &ParsedRows<'_>,
     ) -> Result<(), WriteError> {
         let _in_flight = self.persist.admit(&self.buffer).await?;
+        // Taken in the same step as the WAL append (nothing awaits in between).
+        let turn = self.turns.take();
         self.log(batch).await?;
-        let snapshot = self.catalog.snapshot();
-        let id = batch.header.database_id;
-        let db = snapshot
-            .database_by_id(id)
-            .ok_or_else(|| format!("database id {id} vanished from the catalog"))?;
-        self.sync_caches(&snapshot);
-        let applied = rows.apply(&mut self.buffer.borrow_mut(), db);
+        turn.wait().await;
+        let mut applied = 0;
+        let mut start = 0;
+        while start < rows.len() {
+            // A slice at a time, so queries get the core between slices. The catalog is
+            // read again for each: a cache defined meanwhile is synced before it is fed.
+            let end = (start + APPLY_SLICE_ROWS).min(rows.len());
+            let snapshot = self.catalog.snapshot();
+            let id = batch.header.database_id;
+            let db = snapshot
+                .database_by_id(id)
+                .ok_or_else(|| format!("database id {id} vanished from the catalog"))?;
+            self.sync_caches(&snapshot);
+            applied += rows.apply_rows(&mut self.buffer.borrow_mut(), db, start..end);
+            self.feed_caches(&snapshot);
+            start = end;
+            glommio::yield_if_needed().await;
+        }
         debug_assert_eq!(applied as usize, batch.spans.len());
-        self.feed_caches(&snapshot);
         self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
     }
@@ -221,19 +240,26 @@ impl ShardCtx {
     /// Writes a batch forwarded by another shard: WAL, then parse and buffer.
     pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), WriteError> {
         let _in_flight = self.persist.admit(&self.buffer).await?;
+        // Taken in the same step as the WAL append (nothing awaits in between).
+        let turn = self.turns.take();
         self.log(batch).await?;
-        let snapshot = self.catalog.snapshot();
-        self.sync_caches(&snapshot);
+        turn.wait().await;
         let body = batch.body.as_str();
-        let stats = self.applier.borrow_mut().apply_chunks(
-            &mut self.buffer.borrow_mut(),
-            &snapshot,
-            &batch.header,
-            batch.spans.iter().map(|&(s, e)| &body[s..e]),
-            |_| true,
-        );
-        debug_assert_eq!(stats.skipped, 0, "lines were checked before dispatch");
-        self.feed_caches(&snapshot);
+        for spans in batch.spans.chunks(APPLY_SLICE_ROWS) {
+            // As in `write_local`: a slice at a time, the catalog read again for each.
+            let snapshot = self.catalog.snapshot();
+            self.sync_caches(&snapshot);
+            let stats = self.applier.borrow_mut().apply_chunks(
+                &mut self.buffer.borrow_mut(),
+                &snapshot,
+                &batch.header,
+                spans.iter().map(|&(s, e)| &body[s..e]),
+                |_| true,
+            );
+            debug_assert_eq!(stats.skipped, 0, "lines were checked before dispatch");
+            self.feed_caches(&snapshot);
+            glommio::yield_if_needed().await;
+        }
         self.persist.after_write(self.buffer.borrow().bytes());
         Ok(())
     }

@@ -571,3 +571,72 @@ fn lookups_answered_without_a_plan_equal_the_planned_answers() {
         assert!(body.contains(message), "{q}: {body}");
     }
 }
+
+#[test]
+fn lookups_answered_on_a_shard_or_by_the_coordinator_agree_and_are_logged() {
+    // Small answers are encoded by the shard that took the request, long ones by the
+    // coordinator (from the batch the shard read); both must match a planned query.
+    let s = Server::start(2);
+    write(&s, "c", &cpu_lines(1500, 2));
+    let (status, text) = post_json(
+        &s,
+        LVC,
+        json!({"db": "c", "table": "cpu", "key_columns": ["host"]}),
+    );
+    assert_eq!(status, 201, "{text}");
+    let all = "SELECT host, usage, idle, time FROM last_cache('cpu')";
+    let one = "SELECT host, usage, idle, time FROM last_cache('cpu') WHERE host = 'h1234'";
+    for (q, rows) in [(all, 1500), (one, 1)] {
+        let planned = format!("SELECT * FROM ({q}) AS planned");
+        // Parquet bytes depend on row order: compare the rows the two files say they hold.
+        assert_eq!(parquet_rows(&s, q), rows, "{q}");
+        assert_eq!(parquet_rows(&s, &planned), rows, "{planned}");
+        for format in ["json", "csv", "jsonl"] {
+            let (status, _, direct) = s.query("c", q, format);
+            assert_eq!(status, 200, "{q} {format}: {direct}");
+            let (status, _, reference) = s.query("c", &planned, format);
+            assert_eq!(status, 200, "{planned} {format}: {reference}");
+            match format {
+                "json" => {
+                    let mut a = json(&direct).as_array().unwrap().clone();
+                    let mut b = json(&reference).as_array().unwrap().clone();
+                    a.sort_by_key(Value::to_string);
+                    b.sort_by_key(Value::to_string);
+                    assert_eq!(a.len(), rows, "{q}");
+                    assert_eq!(a, b, "{q}");
+                }
+                _ => assert_eq!(sorted_lines(&direct), sorted_lines(&reference), "{q}"),
+            }
+        }
+    }
+    let logged = s.select(
+        "c",
+        "SELECT query_text, success, rows FROM system.queries \
+         WHERE NOT running AND query_text NOT LIKE '%planned%' ORDER BY id",
+    );
+    let expected: Vec<Value> = [(all, 1500), (one, 1)]
+        .iter()
+        .flat_map(|&(q, rows)| {
+            std::iter::repeat_n(json!({"query_text": q, "success": true, "rows": rows}), 4)
+        })
+        .collect();
+    assert_eq!(logged, expected);
+}
+
+/// The row count a `format=parquet` answer's footer gives.
+fn parquet_rows(s: &Server, q: &str) -> usize {
+    let resp = ureq::get(&s.url("/api/v3/query_sql"))
+        .query("db", "c")
+        .query("q", q)
+        .query("format", "parquet")
+        .call()
+        .expect("parquet query");
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+    let reader =
+        parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(body))
+            .expect("a parquet file");
+    parquet::file::reader::FileReader::metadata(&reader)
+        .file_metadata()
+        .num_rows() as usize
+}

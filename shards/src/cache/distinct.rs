@@ -158,10 +158,10 @@ impl DistinctCache {
             None => (0..fields.len()).collect(),
         };
         let mut out_fields: Vec<Field> = positions.iter().map(|&i| fields[i].clone()).collect();
-        let mut arrays: Vec<ArrayRef> = positions
+        let mut arrays = positions
             .iter()
-            .map(|&k| self.entries.array(k, picked.iter().copied()))
-            .collect();
+            .map(|&k| self.entries.array(k, &picked))
+            .collect::<Result<Vec<ArrayRef>, CacheError>>()?;
         out_fields.push(Field::new(
             LAST_SEEN_COLUMN,
             DataType::Timestamp(TimeUnit::Nanosecond, None),

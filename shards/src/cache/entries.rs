@@ -11,13 +11,13 @@
 
 use std::collections::HashMap;
 
-use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder, UInt64Builder};
+use arrow_array::builder::{BooleanBuilder, Int64Builder, UInt64Builder};
 use arrow_array::ArrayRef;
 use hashbrown::HashTable;
 use std::sync::Arc;
 
 use super::key::{hash_keys, KeyRef, KeyValue};
-use super::KeyFilter;
+use super::{CacheError, KeyFilter};
 use crate::buffer::TableBuffer;
 use crate::schema::{ColumnType, TableSchema};
 
@@ -98,7 +98,7 @@ impl Entries {
         found
     }
 
-    /// Estimated bytes held: keys (each string once), per-column indexes, lookup tables.
+    /// Estimated bytes held: keys (each distinct string once), per-column indexes, lookup tables.
     pub(crate) fn memory_bytes(&self) -> usize {
         let s = &self.store;
         let n = s.hashes.len();
@@ -106,8 +106,9 @@ impl Entries {
         let mut bytes = n * (size_of::<u64>() + size_of::<u32>() + 1)
             + self.series_entry.len() * size_of::<u32>();
         for k in 0..s.keys.len() {
+            // Entries holding the same value share its string: counted once, through the index.
             bytes += s.keys[k].len() * size_of::<KeyValue>()
-                + s.keys[k].iter().map(KeyValue::heap_bytes).sum::<usize>();
+                + s.index[k].keys().map(KeyValue::heap_bytes).sum::<usize>();
             // The index shares the key strings; it adds its own slots and entry lists.
             bytes += s.index[k].len() * (size_of::<KeyValue>() + size_of::<Vec<u32>>() + 8)
                 + n * size_of::<u32>();
@@ -174,13 +175,13 @@ impl Entries {
     }
 
     /// Key column `k`'s values of `entries`, as an Arrow array of the column's answer type.
-    pub(crate) fn array(&self, k: usize, entries: impl ExactSizeIterator<Item = u32>) -> ArrayRef {
+    pub(crate) fn array(&self, k: usize, entries: &[u32]) -> Result<ArrayRef, CacheError> {
         let keys = &self.store.keys[k];
         let n = entries.len();
-        match self.types[k] {
+        Ok(match self.types[k] {
             ColumnType::Int => {
                 let mut b = Int64Builder::with_capacity(n);
-                for e in entries {
+                for &e in entries {
                     b.append_option(match &keys[e as usize] {
                         KeyValue::I64(x) => Some(*x),
                         _ => None,
@@ -190,7 +191,7 @@ impl Entries {
             }
             ColumnType::UInt => {
                 let mut b = UInt64Builder::with_capacity(n);
-                for e in entries {
+                for &e in entries {
                     b.append_option(match &keys[e as usize] {
                         KeyValue::U64(x) => Some(*x),
                         _ => None,
@@ -200,7 +201,7 @@ impl Entries {
             }
             ColumnType::Bool => {
                 let mut b = BooleanBuilder::with_capacity(n);
-                for e in entries {
+                for &e in entries {
                     b.append_option(match &keys[e as usize] {
                         KeyValue::Bool(x) => Some(*x),
                         _ => None,
@@ -208,17 +209,12 @@ impl Entries {
                 }
                 Arc::new(b.finish())
             }
-            _ => {
-                let mut b = StringBuilder::with_capacity(n, n * 8);
-                for e in entries {
-                    b.append_option(match &keys[e as usize] {
-                        KeyValue::Str(s) => Some(s.as_ref()),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-        }
+            // Tags and strings: the usual keys, and the bulk of a large answer.
+            _ => super::gather::strings(entries.iter().map(|&e| match &keys[e as usize] {
+                KeyValue::Str(s) => Some(&**s),
+                _ => None,
+            }))?,
+        })
     }
 }
 
@@ -234,7 +230,13 @@ impl Store {
         }
         let e = self.hashes.len() as u32;
         for k in 0..n {
-            let v = key_at(k).to_owned_key();
+            // A value other entries hold is shared, not copied: low-cardinality columns then
+            // keep a handful of strings, which stay in cache when answers are built.
+            let owned = key_at(k).to_owned_key();
+            let v = match self.index[k].get_key_value(&owned) {
+                Some((shared, _)) => shared.clone(),
+                None => owned,
+            };
             self.index[k].entry(v.clone()).or_default().push(e);
             self.keys[k].push(v);
         }

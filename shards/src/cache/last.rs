@@ -15,13 +15,12 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder,
-};
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, TimestampNanosecondArray};
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::entries::Entries;
+use super::gather;
 use super::{output_type, CacheError, KeyFilter, LastCacheDef};
 use crate::buffer::{TableBuffer, Value};
 use crate::schema::{ColumnType, TableSchema};
@@ -206,45 +205,17 @@ impl ValueColumn {
         self.valid.len() + slots
     }
 
-    fn array(&self, picks: &[usize]) -> ArrayRef {
-        let ok = |i: usize| self.valid[i];
-        match &self.slots {
-            Slots::F64(s) => {
-                let mut b = Float64Builder::with_capacity(picks.len());
-                picks
-                    .iter()
-                    .for_each(|&i| b.append_option(ok(i).then(|| s[i])));
-                Arc::new(b.finish())
-            }
-            Slots::I64(s) => {
-                let mut b = Int64Builder::with_capacity(picks.len());
-                picks
-                    .iter()
-                    .for_each(|&i| b.append_option(ok(i).then(|| s[i])));
-                Arc::new(b.finish())
-            }
-            Slots::U64(s) => {
-                let mut b = UInt64Builder::with_capacity(picks.len());
-                picks
-                    .iter()
-                    .for_each(|&i| b.append_option(ok(i).then(|| s[i])));
-                Arc::new(b.finish())
-            }
-            Slots::Bool(s) => {
-                let mut b = BooleanBuilder::with_capacity(picks.len());
-                picks
-                    .iter()
-                    .for_each(|&i| b.append_option(ok(i).then(|| s[i])));
-                Arc::new(b.finish())
-            }
+    fn array(&self, picks: &[usize]) -> Result<ArrayRef, CacheError> {
+        let valid = &self.valid;
+        Ok(match &self.slots {
+            Slots::F64(s) => gather::primitive::<Float64Type>(s, valid, picks),
+            Slots::I64(s) => gather::primitive::<Int64Type>(s, valid, picks),
+            Slots::U64(s) => gather::primitive::<UInt64Type>(s, valid, picks),
+            Slots::Bool(s) => gather::boolean(s, valid, picks),
             Slots::Str(s) => {
-                let mut b = StringBuilder::with_capacity(picks.len(), picks.len() * 8);
-                picks
-                    .iter()
-                    .for_each(|&i| b.append_option(s[i].as_deref().filter(|_| ok(i))));
-                Arc::new(b.finish())
+                gather::strings(picks.iter().map(|&i| s[i].as_deref().filter(|_| valid[i])))?
             }
-        }
+        })
     }
 }
 
@@ -520,19 +491,20 @@ impl LastCache {
             }
         }
         let slots: Vec<usize> = rows.iter().map(|&(_, s)| s).collect();
-        let arrays: Vec<ArrayRef> = picked
+        let row_entries: Vec<u32> = rows.iter().map(|&(e, _)| e).collect();
+        let arrays = picked
             .iter()
             .map(|c| match c.source {
-                Source::Key(k) => self.entries.array(k, rows.iter().map(|&(e, _)| e)),
-                Source::Time => Arc::new(TimestampNanosecondArray::from_iter_values(
+                Source::Key(k) => self.entries.array(k, &row_entries),
+                Source::Time => Ok(Arc::new(TimestampNanosecondArray::from_iter_values(
                     slots.iter().map(|&s| self.times[s]),
-                )) as ArrayRef,
+                )) as ArrayRef),
                 Source::Value(id) => match self.values.iter().find(|v| v.id == id) {
                     Some(v) => v.array(&slots),
-                    None => arrow_array::new_null_array(&output_type(c.ty), rows.len()),
+                    None => Ok(arrow_array::new_null_array(&output_type(c.ty), rows.len())),
                 },
             })
-            .collect();
+            .collect::<Result<Vec<ArrayRef>, CacheError>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
         RecordBatch::try_new_with_options(output_schema(&picked), arrays, &options)
             .map_err(|e| CacheError::Arrow(e.to_string()))

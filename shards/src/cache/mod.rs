@@ -26,6 +26,7 @@
 
 pub mod distinct;
 mod entries;
+mod gather;
 pub mod key;
 pub mod last;
 
