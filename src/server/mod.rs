@@ -39,11 +39,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// How often a shard drops aged-out cache values (queries skip them in between).
 const CACHE_EVICT_INTERVAL: Duration = Duration::from_secs(10);
-/// How long a shard's tasks run before the long ones (a write's parse and apply) step
-/// aside at their next yield point for whatever else is ready, a query above all. Shorter
-/// slices cut query latency under ingest; each one ends in a poll of the ring (a few
-/// microseconds).
-const TASK_SLICE: Duration = Duration::from_micros(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -221,7 +216,6 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
-            .preempt_timer(TASK_SLICE)
             .io_memory(limits::IO_MEMORY_PER_SHARD_BYTES)
             .spawn(move || shard_main(args))
             .map_err(|e| ServeError::Shard {
