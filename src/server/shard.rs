@@ -218,8 +218,9 @@ impl ShardCtx {
         let mut applied = 0;
         let mut start = 0;
         while start < rows.len() {
-            // A slice at a time, so queries get the core between slices. The catalog is
-            // read again for each: a cache defined meanwhile is synced before it is fed.
+            // A slice at a time, with a yield point between slices (it yields only once the
+            // executor's slice, glommio's default 100 ms, is up). The catalog is read again
+            // for each: a cache defined meanwhile is synced before it is fed.
             let end = (start + APPLY_SLICE_ROWS).min(rows.len());
             let snapshot = self.catalog.snapshot();
             let id = batch.header.database_id;
