@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-taskset -c 0 "$bin" serve --data-dir "$work/data" --shards 1 --http-bind "127.0.0.1:$port" \
+taskset -c 0 "$bin" serve --without-auth --data-dir "$work/data" --shards 1 --http-bind "127.0.0.1:$port" \
   >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done

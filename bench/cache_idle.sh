@@ -13,7 +13,7 @@ bin=${SHARDLINE_BIN:-target/release/shardline}
 port=${PORT:-18971}
 url=http://127.0.0.1:$port
 work=$(mktemp -d /tmp/shardline-cache-idle.XXXXXX)
-taskset -c 0 "$bin" serve --data-dir "$work/data" --shards 1 --http-bind "127.0.0.1:$port" \
+taskset -c 0 "$bin" serve --without-auth --data-dir "$work/data" --shards 1 --http-bind "127.0.0.1:$port" \
   >"$work/server.log" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

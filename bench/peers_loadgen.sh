@@ -23,7 +23,7 @@ for r in $(seq 1 "$rounds"); do
     extra=(--endpoint v1)
     case $t in
       shardline)
-        taskset -c 0 setsid target/release/shardline serve --data-dir "$data" --shards 1 \
+        taskset -c 0 setsid target/release/shardline serve --without-auth --data-dir "$data" --shards 1 \
           --http-bind 127.0.0.1:$port --without-auth --log-filter warn >"$data/log" 2>&1 & pid=$!
         extra=(--endpoint v3) ;;
       vm)

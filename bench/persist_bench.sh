@@ -18,7 +18,7 @@ mode=${1:?ingest|restart|queries}
 
 start() { # data dir, then extra flags
     local data=$1; shift
-    taskset -c 0 "$bin" serve --data-dir "$data" --shards 1 --http-bind 127.0.0.1:$port \
+    taskset -c 0 "$bin" serve --without-auth --data-dir "$data" --shards 1 --http-bind 127.0.0.1:$port \
         --without-auth --log-filter info,glommio::reactor=off "$@" >>"$data.log" 2>&1 &
     pid=$!
     for _ in $(seq 600); do curl -sf http://127.0.0.1:$port/health >/dev/null && return; sleep 0.05; done

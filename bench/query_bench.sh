@@ -20,7 +20,7 @@ port=18950
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 pin_server=() pin_client=()
 if [ "$shards" = 1 ]; then pin_server=(taskset -c 0); pin_client=(taskset -c 1); fi
-"${pin_server[@]}" "$bin" serve --data-dir "$data" --shards "$shards" \
+"${pin_server[@]}" "$bin" serve --without-auth --data-dir "$data" --shards "$shards" \
     --http-bind 127.0.0.1:$port --without-auth --log-filter warn,glommio::reactor=off &
 pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.1; done

@@ -28,6 +28,18 @@ pub enum Command {
     Write(crate::client::WriteArgs),
     /// The bundled load generator (the same as the `shardline-loadgen` binary).
     Loadgen(LoadgenArgs),
+    /// Create a database, table or token on a running server.
+    #[command(subcommand)]
+    Create(crate::manage::Create),
+    /// Delete a database, table or token.
+    #[command(subcommand)]
+    Delete(crate::manage::Delete),
+    /// List databases or tokens.
+    #[command(subcommand)]
+    Show(crate::manage::Show),
+    /// Change a database's settings.
+    #[command(subcommand)]
+    Update(crate::manage::Update),
 }
 
 #[derive(Debug, Args)]
@@ -119,10 +131,35 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_FILE_DELETE_DELAY", default_value = "60s", value_parser = parse_duration)]
     pub file_delete_delay: Duration,
 
-    /// Serve without authentication. Token authentication is not implemented yet, so every
-    /// server runs without it; the flag is accepted so scripts written for InfluxDB 3 work.
-    #[arg(long)]
+    /// Serve without authentication: every endpoint is open and the token endpoints answer
+    /// 405. By default every request needs a token (see `shardline create token --admin`).
+    #[arg(long, env = "SHARDLINE_WITHOUT_AUTH")]
     pub without_auth: bool,
+
+    /// Endpoints that need no token, comma-separated: health, ping, metrics.
+    #[arg(long, env = "SHARDLINE_DISABLE_AUTHZ", value_delimiter = ',')]
+    pub disable_authz: Vec<String>,
+
+    /// Start with this admin token (a file holding its text, or JSON with a `token` field);
+    /// `_admin` is set to it, replacing any other. For automation.
+    #[arg(long, env = "SHARDLINE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Most live databases; creating one more answers 422.
+    #[arg(long, env = "SHARDLINE_MAX_DATABASES", default_value_t = 10_000)]
+    pub max_databases: usize,
+
+    /// Most live tables across all databases; creating one more answers 422.
+    #[arg(long, env = "SHARDLINE_MAX_TABLES", default_value_t = 1_000_000)]
+    pub max_tables: usize,
+
+    /// Most columns in one table (besides `time`); a write or table needing more answers 422.
+    #[arg(
+        long,
+        env = "SHARDLINE_MAX_COLUMNS_PER_TABLE",
+        default_value_t = 10_000
+    )]
+    pub max_columns_per_table: usize,
 
     /// Write the bound address (`ip:port`) to this file once every shard is listening.
     #[arg(long)]

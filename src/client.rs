@@ -62,20 +62,22 @@ pub enum ClientError {
     Transport { host: String, reason: String },
     #[error("the server answered {status}: {body}")]
     Status { status: u16, body: String },
+    #[error("{0}")]
+    Usage(String),
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().build()
 }
 
-fn authorize(req: ureq::Request, server: &ServerArgs) -> ureq::Request {
+pub(crate) fn authorize(req: ureq::Request, server: &ServerArgs) -> ureq::Request {
     match &server.token {
         Some(t) => req.set("Authorization", &format!("Bearer {t}")),
         None => req,
     }
 }
 
-fn send(
+pub(crate) fn send(
     server: &ServerArgs,
     result: Result<ureq::Response, ureq::Error>,
 ) -> Result<ureq::Response, ClientError> {

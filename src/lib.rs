@@ -6,10 +6,12 @@
 //! ([`catalog`]) and the command-line client ([`client`]). One core's engine (parser, WAL,
 //! buffer) lives in the `shardline-shards` crate.
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod http;
+pub mod manage;
 pub mod query;
 pub mod server;
 pub mod write;

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
         }
         shardline::cli::Command::Query(args) => client_exit(shardline::client::query(&args)),
         shardline::cli::Command::Write(args) => client_exit(shardline::client::write(&args)),
+        shardline::cli::Command::Create(c) => client_exit(shardline::manage::create(c)),
+        shardline::cli::Command::Delete(c) => client_exit(shardline::manage::delete(c)),
+        shardline::cli::Command::Show(c) => client_exit(shardline::manage::show(c)),
+        shardline::cli::Command::Update(c) => client_exit(shardline::manage::update(c)),
         shardline::cli::Command::Loadgen(args) => {
             shardline_loadgen::main_with(shardline_loadgen::cli::Cli {
                 command: args.command,

@@ -18,6 +18,7 @@
 //!   JSON that follows; a mismatch stops start-up rather than silently losing schema.
 
 pub mod caches;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,6 +85,43 @@ pub enum CatalogError {
     },
     #[error("the catalog writer has stopped")]
     WriterGone,
+    #[error("an admin token already exists; regenerate it with POST /api/v3/configure/token/admin/regenerate (authorized by the current admin token)")]
+    AdminTokenExists,
+    #[error("there is no admin token yet; create one with POST /api/v3/configure/token/admin")]
+    NoAdminToken,
+    #[error("a token named '{0}' already exists")]
+    TokenExists(String),
+    #[error("no token with id {0}")]
+    TokenNotFound(u64),
+    #[error("invalid token request: {0}")]
+    InvalidToken(String),
+    #[error("{what} limit of {limit} reached; raise {flag} to allow more")]
+    LimitReached {
+        what: &'static str,
+        limit: usize,
+        flag: &'static str,
+    },
+}
+
+/// Caps on the catalog's size (`--max-databases`, `--max-tables`, `--max-columns-per-table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogLimits {
+    /// Live databases.
+    pub databases: usize,
+    /// Live tables across all live databases.
+    pub tables: usize,
+    /// Columns of one table, not counting `time`.
+    pub columns_per_table: usize,
+}
+
+impl Default for CatalogLimits {
+    fn default() -> Self {
+        CatalogLimits {
+            databases: 10_000,
+            tables: 1_000_000,
+            columns_per_table: 10_000,
+        }
+    }
 }
 
 fn cache_exists_message(kind: CacheKind, name: &str, identical: bool) -> String {
@@ -217,6 +255,7 @@ pub enum Change {
         table: String,
         name: String,
     },
+    Token(tokens::TokenChange),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,6 +331,10 @@ struct PCatalog {
     /// The id the next cache gets.
     #[serde(default)]
     next_cache_id: u64,
+    #[serde(default)]
+    tokens: tokens::PTokens,
+    #[serde(skip)]
+    limits: CatalogLimits,
 }
 
 impl PCatalog {
@@ -395,6 +438,49 @@ impl PCatalog {
         }
     }
 
+    fn live_tables(&self) -> usize {
+        self.databases
+            .iter()
+            .filter(|d| d.live())
+            .map(|d| d.tables.iter().filter(|t| t.live()).count())
+            .sum()
+    }
+
+    fn check_database_limit(&self) -> Result<(), CatalogError> {
+        let live = self.databases.iter().filter(|d| d.live()).count();
+        if live >= self.limits.databases {
+            return Err(CatalogError::LimitReached {
+                what: "database",
+                limit: self.limits.databases,
+                flag: "--max-databases",
+            });
+        }
+        Ok(())
+    }
+
+    fn check_table_limit(&self, adding: usize) -> Result<(), CatalogError> {
+        if self.live_tables() + adding > self.limits.tables {
+            return Err(CatalogError::LimitReached {
+                what: "table",
+                limit: self.limits.tables,
+                flag: "--max-tables",
+            });
+        }
+        Ok(())
+    }
+
+    /// `columns`: the table's columns after the change, `time` included.
+    fn check_column_limit(&self, columns: usize) -> Result<(), CatalogError> {
+        if columns.saturating_sub(1) > self.limits.columns_per_table {
+            return Err(CatalogError::LimitReached {
+                what: "columns-per-table",
+                limit: self.limits.columns_per_table,
+                flag: "--max-columns-per-table",
+            });
+        }
+        Ok(())
+    }
+
     fn new_database(&mut self, name: &str) -> &mut PDatabase {
         let id = self.databases.len() as u32;
         self.databases.push(PDatabase {
@@ -411,12 +497,13 @@ impl PCatalog {
     /// changed.
     fn apply(&mut self, change: &Change, now_ns: i64) -> Result<bool, CatalogError> {
         let changed = match change {
-            Change::Schema(c) => self.apply_schema(c),
+            Change::Schema(c) => self.apply_schema(c)?,
             Change::CreateDatabase { name, retention_ns } => {
                 validate_database_name(name)?;
                 if self.live_database(name).is_some() {
                     return Err(CatalogError::DatabaseExists(name.clone()));
                 }
+                self.check_database_limit()?;
                 self.new_database(name).retention_ns = *retention_ns;
                 true
             }
@@ -438,6 +525,9 @@ impl PCatalog {
             } => {
                 validate_table_name(table)?;
                 check_new_columns(table, columns)?;
+                self.database_mut(database)?;
+                self.check_table_limit(1)?;
+                self.check_column_limit(columns.len() + 1)?;
                 let db = self.database_mut(database)?;
                 if db.live_table(table).is_some() {
                     return Err(CatalogError::TableExists {
@@ -493,6 +583,10 @@ impl PCatalog {
                 caches::delete(self.table_mut(database, table)?, database, *kind, name)?;
                 true
             }
+            Change::Token(t) => {
+                self.tokens.apply(t, now_ns)?;
+                true
+            }
         };
         if changed {
             self.version += 1;
@@ -512,10 +606,35 @@ impl PCatalog {
     }
 
     /// Adds what a write needs. Columns that exist with another type are left alone (the
-    /// write path then rejects the lines that wanted them).
-    fn apply_schema(&mut self, change: &SchemaChange) -> bool {
+    /// write path then rejects the lines that wanted them). Limits are checked before
+    /// anything changes, so a write past one adds nothing.
+    fn apply_schema(&mut self, change: &SchemaChange) -> Result<bool, CatalogError> {
+        let existing = self.live_database(&change.database);
+        if existing.is_none() {
+            self.check_database_limit()?;
+        }
+        let db = existing.map(|p| &self.databases[p]);
+        let mut new_tables = 0;
+        for tc in &change.tables {
+            let table = db.and_then(|d| d.live_table(&tc.name).map(|t| &d.tables[t]));
+            let have = table.map_or(1, |t| t.columns.len());
+            let adding = tc
+                .columns
+                .iter()
+                .filter(|(n, _)| !table.is_some_and(|t| t.columns.iter().any(|c| &c.name == n)))
+                .count();
+            if table.is_none() {
+                new_tables += 1;
+            }
+            if adding > 0 {
+                self.check_column_limit(have + adding)?;
+            }
+        }
+        if new_tables > 0 {
+            self.check_table_limit(new_tables)?;
+        }
         let mut changed = false;
-        let db_pos = match self.live_database(&change.database) {
+        let db_pos = match existing {
             Some(p) => p,
             None => {
                 changed = true;
@@ -546,7 +665,7 @@ impl PCatalog {
                 }
             }
         }
-        changed
+        Ok(changed)
     }
 }
 
@@ -588,6 +707,8 @@ struct Request {
 /// The catalog as shared by every shard.
 pub struct Catalog {
     current: ArcSwap<CatalogSnapshot>,
+    /// Published with `current`, after the same persist.
+    tokens: ArcSwap<crate::auth::TokenSet>,
     requests: flume::Sender<Request>,
     path: PathBuf,
 }
@@ -604,8 +725,18 @@ impl std::fmt::Debug for Catalog {
 impl Catalog {
     /// Loads `<data_dir>/catalog.json` (or starts empty) and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<Arc<Catalog>, CatalogError> {
+        Self::open_with_limits(data_dir, CatalogLimits::default())
+    }
+
+    /// [`Catalog::open`] with caps on its size. Limits apply to new entries only: a catalog
+    /// already past them (opened with lower ones) loads whole.
+    pub fn open_with_limits(
+        data_dir: &Path,
+        limits: CatalogLimits,
+    ) -> Result<Arc<Catalog>, CatalogError> {
         let path = data_dir.join(FILE_NAME);
-        let persisted = load(&path)?;
+        let mut persisted = load(&path)?;
+        persisted.limits = limits;
         let snapshot = persisted
             .snapshot()
             .map_err(|reason| CatalogError::Corrupt {
@@ -615,6 +746,7 @@ impl Catalog {
         let (tx, rx) = flume::bounded::<Request>(1024);
         let catalog = Arc::new(Catalog {
             current: ArcSwap::from_pointee(snapshot),
+            tokens: ArcSwap::from_pointee(persisted.tokens.token_set()),
             requests: tx,
             path: path.clone(),
         });
@@ -632,6 +764,18 @@ impl Catalog {
     /// The current snapshot (lock-free).
     pub fn snapshot(&self) -> Arc<CatalogSnapshot> {
         self.current.load_full()
+    }
+
+    /// The current tokens (lock-free).
+    pub fn tokens(&self) -> arc_swap::Guard<Arc<crate::auth::TokenSet>> {
+        self.tokens.load()
+    }
+
+    /// Every token as listed by the API: no hashes, no texts.
+    pub fn token_list(&self) -> Vec<Arc<crate::auth::TokenEntry>> {
+        let mut all = self.tokens.load().entries();
+        all.sort_by_key(|e| e.id);
+        all
     }
 
     /// Adds what a write needs, durably; resolves with the snapshot that includes it.
@@ -680,6 +824,7 @@ fn writer_loop(
                 Ok(snap) => {
                     let snap = Arc::new(snap);
                     if let Some(c) = catalog.upgrade() {
+                        c.tokens.store(Arc::new(state.tokens.token_set()));
                         c.current.store(snap.clone());
                     }
                     Ok(snap)

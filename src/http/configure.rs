@@ -257,14 +257,20 @@ pub(super) fn error_status(e: &CatalogError) -> StatusCode {
     match e {
         CatalogError::DatabaseNotFound(_)
         | CatalogError::TableNotFound { .. }
-        | CatalogError::CacheNotFound { .. } => StatusCode::NOT_FOUND,
+        | CatalogError::CacheNotFound { .. }
+        | CatalogError::TokenNotFound(_)
+        | CatalogError::NoAdminToken => StatusCode::NOT_FOUND,
         CatalogError::DatabaseExists(_)
         | CatalogError::TableExists { .. }
-        | CatalogError::CacheExists { .. } => StatusCode::CONFLICT,
+        | CatalogError::CacheExists { .. }
+        | CatalogError::TokenExists(_)
+        | CatalogError::AdminTokenExists => StatusCode::CONFLICT,
         CatalogError::InvalidDatabaseName { .. }
         | CatalogError::InvalidTableName { .. }
         | CatalogError::InvalidColumn { .. }
-        | CatalogError::InvalidCache { .. } => StatusCode::BAD_REQUEST,
+        | CatalogError::InvalidCache { .. }
+        | CatalogError::InvalidToken(_) => StatusCode::BAD_REQUEST,
+        CatalogError::LimitReached { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         CatalogError::Read { .. }
         | CatalogError::Corrupt { .. }
         | CatalogError::Persist { .. }

@@ -3,12 +3,14 @@
 //! Every shard runs this on its own listener (SO_REUSEPORT spreads connections). Routing is a
 //! flat match on method and path; each endpoint family has its own module.
 
+pub mod auth;
 pub mod body;
 pub mod caches;
 pub mod configure;
 pub mod io;
 pub mod query;
 pub mod response;
+pub mod tokens;
 pub mod write;
 
 use std::convert::Infallible;
@@ -92,9 +94,13 @@ fn log_conn_error(r: Result<(), hyper::Error>) {
     }
 }
 
-async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
+async fn route(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    let caller = match auth::gate(ctx, &method, &path, &req) {
+        Ok(c) => c,
+        Err(refused) => return *refused,
+    };
     match (path.as_str(), &method) {
         ("/api/v3/write_lp", &Method::POST) => write::handle(ctx, WriteApi::V3, req).await,
         ("/api/v2/write", &Method::POST) => write::handle(ctx, WriteApi::V2, req).await,
@@ -102,7 +108,17 @@ async fn route(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
         ("/api/v3/write_lp" | "/api/v2/write" | "/write", _) => {
             response::method_not_allowed("POST")
         }
-        ("/api/v3/query_sql", &Method::GET | &Method::POST) => query::handle(ctx, req).await,
+        ("/api/v3/query_sql", &Method::GET | &Method::POST) => {
+            query::handle(ctx, req, &caller).await
+        }
+        (
+            "/api/v3/configure/token"
+            | "/api/v3/configure/token/admin"
+            | "/api/v3/configure/token/admin/regenerate"
+            | "/api/v3/configure/token/named_admin"
+            | "/api/v3/enterprise/configure/token",
+            _,
+        ) => tokens::handle(ctx, &path, req).await,
         ("/api/v3/query_sql", _) => response::method_not_allowed("GET, POST"),
         ("/api/v3/configure/database", _) => configure::database(ctx, req).await,
         ("/api/v3/configure/table", _) => configure::table(ctx, req).await,

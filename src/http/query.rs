@@ -29,7 +29,11 @@ struct QueryBody {
     params: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
+pub async fn handle(
+    ctx: &ShardCtx,
+    req: Request<Incoming>,
+    caller: &super::auth::Caller,
+) -> HttpResponse {
     let query = super::write::query_map(&req);
     let accept = req
         .headers()
@@ -66,6 +70,9 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
     let Some(database) = database.filter(|d| !d.is_empty()) else {
         return v3_error(StatusCode::BAD_REQUEST, "missing required parameter 'db'");
     };
+    if let Err(refused) = caller.require(crate::auth::Need::Read(&database)) {
+        return *refused;
+    }
     let sql = params
         .q
         .or(params.query_str)

@@ -52,6 +52,8 @@ pub fn compat_error(status: StatusCode, message: impl Into<String>) -> HttpRespo
         | StatusCode::PAYLOAD_TOO_LARGE
         | StatusCode::UNSUPPORTED_MEDIA_TYPE => "invalid",
         StatusCode::NOT_FOUND => "not found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",

@@ -29,22 +29,22 @@ pub enum WriteApi {
 
 /// A write request's parameters, checked.
 #[derive(Debug)]
-struct WriteParams {
-    database: String,
+pub(crate) struct WriteParams {
+    pub(crate) database: String,
     precision: Precision,
     accept_partial: bool,
     durable: bool,
 }
 
 impl WriteApi {
-    fn error(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    pub(crate) fn error(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
         match self {
             WriteApi::V3 => v3_error(status, message),
             WriteApi::V1 | WriteApi::V2 => compat_error(status, message),
         }
     }
 
-    fn params(self, query: &HashMap<String, String>) -> Result<WriteParams, String> {
+    pub(crate) fn params(self, query: &HashMap<String, String>) -> Result<WriteParams, String> {
         let database = match self {
             WriteApi::V2 => query.get("bucket").or_else(|| query.get("db")),
             WriteApi::V3 | WriteApi::V1 => query.get("db"),
@@ -184,9 +184,12 @@ async fn write_body<'a>(
     .await;
     let mut plan = match planned {
         Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "catalog update failed");
-            return api.error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        Err(write::PlanError::Catalog(e)) => {
+            let status = super::configure::error_status(&e);
+            if status.is_server_error() {
+                tracing::error!(error = %e, "catalog update failed");
+            }
+            return api.error(status, e.to_string());
         }
     };
     if plan.rejected_total > 0 && !params.accept_partial {

@@ -66,6 +66,10 @@ pub enum ServeError {
     },
     #[error("starting shard {shard} failed: {reason}")]
     Shard { shard: usize, reason: String },
+    #[error("--admin-token-file {path}: {reason}")]
+    AdminTokenFile { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Auth(String),
     #[error("cannot write the port file {path}: {source}")]
     PortFile {
         path: PathBuf,
@@ -99,7 +103,28 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         path: data_dir.clone(),
         source,
     })?;
-    let catalog = Catalog::open(&data_dir)?;
+    let auth = crate::auth::AuthPolicy {
+        disabled: args.without_auth,
+        ..Default::default()
+    }
+    .with_open_endpoints(&args.disable_authz)
+    .map_err(ServeError::Auth)?;
+    let catalog = Catalog::open_with_limits(
+        &data_dir,
+        crate::catalog::CatalogLimits {
+            databases: args.max_databases,
+            tables: args.max_tables,
+            columns_per_table: args.max_columns_per_table,
+        },
+    )?;
+    if let Some(path) = &args.admin_token_file {
+        install_admin_token(&catalog, path)?;
+    }
+    if auth.disabled {
+        tracing::warn!("--without-auth: every endpoint is open to anyone who can reach the server");
+    } else if !catalog.tokens().has_admin {
+        tracing::info!("authentication is on and there is no admin token yet: create one with POST /api/v3/configure/token/admin (or `shardline create token --admin`)");
+    }
     let storage = match args.object_store {
         crate::cli::ObjectStoreKind::File => Storage::local(data_dir.join("store"))?,
         crate::cli::ObjectStoreKind::Memory => {
@@ -159,6 +184,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         cache_limit: args
             .cache_mem_limit
             .unwrap_or_else(|| limits::physical_memory() / 8 / shards),
+        auth,
     };
     let wal_config = WalConfig {
         flush_interval: args.wal_flush_interval,
@@ -281,6 +307,42 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
 /// growth is one fault that clears the whole page at once, a multi-millisecond stall of the
 /// shard. With 4 KiB pages the same work is spread thin: durable-write p99 went from 7.4 ms
 /// to 0.9 ms, throughput unchanged (bench/RESULTS.md).
+/// `--admin-token-file`: the file holds the admin token's text (or a JSON object with a
+/// `token` field, as `influxdb3 create token --admin --offline` writes); `_admin` gets its
+/// hash, replacing any other. The text itself is never stored or logged.
+fn install_admin_token(catalog: &Catalog, path: &std::path::Path) -> Result<(), ServeError> {
+    let bad = |reason: String| ServeError::AdminTokenFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let text = text.trim();
+    let token = if text.starts_with('{') {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        v.get("token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| bad("the JSON object has no string field 'token'".into()))?
+            .to_string()
+    } else {
+        text.to_string()
+    };
+    if !token.starts_with(crate::auth::TOKEN_PREFIX)
+        || token.len() < crate::auth::TOKEN_PREFIX.len() + 43
+        || token.contains(char::is_whitespace)
+    {
+        return Err(bad(format!(
+            "the token must be '{}' followed by at least 43 base64url characters (32 random bytes); make one with `shardline create token --admin --offline`",
+            crate::auth::TOKEN_PREFIX
+        )));
+    }
+    let hash = crate::auth::to_hex(&crate::auth::hash_token(&token));
+    let change =
+        crate::catalog::Change::Token(crate::catalog::tokens::TokenChange::InstallAdmin { hash });
+    futures_lite::future::block_on(catalog.change(change))?;
+    Ok(())
+}
+
 fn disable_transparent_huge_pages() {
     // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and affects only this process.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };

@@ -90,6 +90,7 @@ pub struct SharedConfig {
     pub max_request_bytes: usize,
     /// Bytes each shard's caches may hold (estimated).
     pub cache_limit: usize,
+    pub auth: crate::auth::AuthPolicy,
 }
 
 /// A shard's state, shared by its tasks.

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Put in a server's extra arguments to start it with authentication on (the default of a
+/// real server; the other tests run without it).
+pub const AUTH_ON: &str = "<auth-on>";
+
 pub struct Server {
     child: Option<Child>,
     pub addr: String,
@@ -35,13 +39,17 @@ impl Server {
         Server::start_env(data_dir, shards, extra, &[])
     }
 
-    /// As [`Server::start_in`], with extra environment variables.
+    /// As [`Server::start_in`], with extra environment variables. Authentication is off
+    /// (`--without-auth`) unless `extra` asks for it with [`AUTH_ON`].
     pub fn start_env(
         data_dir: &Path,
         shards: usize,
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
+        let auth_on = extra.contains(&AUTH_ON);
+        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != AUTH_ON).collect();
+        let extra = &extra[..];
         let port_file = data_dir.join(format!("port-{}", std::process::id()));
         let _ = std::fs::remove_file(&port_file);
         let log = data_dir.join("server.log");
@@ -68,6 +76,11 @@ impl Server {
             })
             .arg("--port-file")
             .arg(&port_file)
+            .args(if auth_on {
+                &[][..]
+            } else {
+                &["--without-auth"][..]
+            })
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

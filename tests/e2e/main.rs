@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `shardline` binary on an ephemeral port, spoken to over real
 //! HTTP. One test binary; each test starts its own server in its own temporary data directory.
 
+mod auth;
 mod caches;
 mod durability;
 mod harness;
