@@ -328,11 +328,11 @@ fn install_admin_token(catalog: &Catalog, path: &std::path::Path) -> Result<(), 
         text.to_string()
     };
     if !token.starts_with(crate::auth::TOKEN_PREFIX)
-        || token.len() < crate::auth::TOKEN_PREFIX.len() + 43
+        || token.len() < crate::auth::TOKEN_PREFIX.len() + 64
         || token.contains(char::is_whitespace)
     {
         return Err(bad(format!(
-            "the token must be '{}' followed by at least 43 base64url characters (32 random bytes); make one with `shardline create token --admin --offline`",
+            "the token must be '{}' followed by at least 64 base64url characters (48 random bytes); make one with `shardline create token --admin --offline`",
             crate::auth::TOKEN_PREFIX
         )));
     }

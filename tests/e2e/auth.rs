@@ -596,6 +596,19 @@ fn admin_token_file_without_auth_and_disable_authz() {
     );
     drop(s);
 
+    // A short or malformed token file stops start-up with a message saying what is wanted.
+    let short = dir.path().join("short");
+    std::fs::write(&short, "apiv3_tooshort").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shardline"))
+        .args(["serve", "--http-bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data2"))
+        .arg("--admin-token-file")
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("48 random bytes"));
+
     let open = Server::start_with(1, &[]);
     assert_eq!(write_status(&open, "d", None), 204);
     for (m, p) in [
