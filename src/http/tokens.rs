@@ -20,19 +20,13 @@ use crate::server::shard::ShardCtx;
 /// Longest expiry accepted (100 years): beyond it the nanosecond clock overflows.
 const MAX_EXPIRY_SECS: u64 = 100 * 365 * 24 * 3600;
 
+/// The body of `named_admin` (no `permissions`) and of a resource token (`ResourceTokenObject`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NamedAdminRequest {
+struct NamedTokenRequest {
     token_name: String,
     #[serde(default)]
-    expiry_secs: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResourceTokenRequest {
-    token_name: String,
-    permissions: Vec<PermissionSpec>,
+    permissions: Option<Vec<PermissionSpec>>,
     #[serde(default)]
     expiry_secs: Option<u64>,
 }
@@ -69,45 +63,10 @@ pub async fn handle(ctx: &ShardCtx, path: &str, req: Request<Incoming>) -> HttpR
             .await
         }
         ("/api/v3/configure/token/named_admin", &Method::POST) => {
-            match read_json::<NamedAdminRequest>(ctx, req).await {
-                Err(r) => Err(r),
-                Ok(r) => match expiry(r.expiry_secs) {
-                    Err(e) => Err(e),
-                    Ok(expiry_ns) => {
-                        let name = r.token_name.clone();
-                        let change = move |hash| {
-                            TokenChange::Create(NewToken {
-                                name: r.token_name,
-                                hash,
-                                expiry_ns,
-                                permissions: None,
-                            })
-                        };
-                        create(ctx, &name, expiry_ns, change, None).await
-                    }
-                },
-            }
+            create_named(ctx, req, true).await
         }
         ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", &Method::POST) => {
-            match read_json::<ResourceTokenRequest>(ctx, req).await {
-                Err(r) => Err(r),
-                Ok(r) => match expiry(r.expiry_secs) {
-                    Err(e) => Err(e),
-                    Ok(expiry_ns) => {
-                        let name = r.token_name.clone();
-                        let perms = r.permissions.clone();
-                        let change = move |hash| {
-                            TokenChange::Create(NewToken {
-                                name: r.token_name,
-                                hash,
-                                expiry_ns,
-                                permissions: Some(r.permissions),
-                            })
-                        };
-                        create(ctx, &name, expiry_ns, change, Some(perms)).await
-                    }
-                },
-            }
+            create_named(ctx, req, false).await
         }
         ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", &Method::GET) => {
             Ok(list(ctx))
@@ -143,6 +102,41 @@ fn expiry(secs: Option<u64>) -> Result<Option<i64>, Refusal> {
         ))),
         Some(s) => Ok(Some(crate::now_ns() + s as i64 * 1_000_000_000)),
     }
+}
+
+/// A named admin token (`admin`) or a resource token, from the request body.
+async fn create_named(
+    ctx: &ShardCtx,
+    req: Request<Incoming>,
+    admin: bool,
+) -> Result<HttpResponse, Refusal> {
+    let r: NamedTokenRequest = read_json(ctx, req).await?;
+    let expiry_ns = expiry(r.expiry_secs)?;
+    let permissions = match (admin, r.permissions) {
+        (true, None) => None,
+        (true, Some(_)) => {
+            return Err(Refusal::bad(
+                "an admin token takes no 'permissions': it may do everything",
+            ))
+        }
+        (false, Some(p)) => Some(p),
+        (false, None) => {
+            return Err(Refusal::bad(
+                "a resource token needs 'permissions', e.g. [{\"resource_type\": \"db\", \"resource_identifier\": [\"mydb\"], \"actions\": [\"read\"]}]",
+            ))
+        }
+    };
+    let shown = permissions.clone();
+    let name = r.token_name;
+    let change = |hash| {
+        TokenChange::Create(NewToken {
+            name: name.clone(),
+            hash,
+            expiry_ns,
+            permissions,
+        })
+    };
+    create(ctx, &name, expiry_ns, change, shown).await
 }
 
 /// Makes a token, stores its hash through `change`, and answers 201 with the text (the only

@@ -495,6 +495,24 @@ fn the_permission_matrix_holds() {
     );
     assert_eq!(st, 400);
     assert!(body.contains("resource_type"), "{body}");
+    let (st, body) = call(
+        &s,
+        "POST",
+        "/api/v3/configure/token",
+        a.as_deref(),
+        Some(r#"{"token_name":"x"}"#),
+    );
+    assert_eq!(st, 400);
+    assert!(body.contains("needs 'permissions'"), "{body}");
+    let (st, body) = call(
+        &s,
+        "POST",
+        "/api/v3/configure/token/named_admin",
+        a.as_deref(),
+        Some(r#"{"token_name":"x","permissions":[]}"#),
+    );
+    assert_eq!(st, 400);
+    assert!(body.contains("takes no 'permissions'"), "{body}");
 }
 
 #[test]
