@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod http;
 pub mod manage;
+pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod write;

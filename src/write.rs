@@ -49,6 +49,8 @@ pub struct WritePlan {
     /// For each shard, the byte ranges of the body holding its lines.
     pub per_owner: Vec<Vec<(usize, usize)>>,
     pub accepted: usize,
+    /// Bytes of line protocol in the accepted lines.
+    pub accepted_bytes: usize,
     /// The first [`MAX_REPORTED_REJECTIONS`] rejected lines, in body order.
     pub rejected: Vec<Rejection>,
     pub rejected_total: usize,
@@ -130,6 +132,7 @@ async fn check<'a>(
         database_id: db.map_or(u32::MAX, |d| d.id),
         per_owner: vec![Vec::new(); shards],
         accepted: 0,
+        accepted_bytes: 0,
         rejected: Vec::new(),
         rejected_total: 0,
     };
@@ -211,6 +214,7 @@ async fn check<'a>(
                 let owner = owner_shard(hash, shards);
                 plan.per_owner[owner].push((span.start, span.end));
                 plan.accepted += 1;
+                plan.accepted_bytes += span.end - span.start;
                 if owner == local.id {
                     local
                         .rows

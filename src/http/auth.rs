@@ -2,9 +2,10 @@
 //! need, and the 400/401/403 answers.
 //!
 //! Invariants: with auth on, a request reaches its handler only with a [`Caller`] holding a
-//! valid, unexpired token that grants what the path needs (handlers that learn the database
-//! only from the body, like `POST /api/v3/query_sql`, check it themselves with
-//! [`Caller::require`]). Answers never contain the presented token.
+//! valid, unexpired token that grants what the path needs. Handlers that learn the database
+//! from their parameters (the write endpoints, `/api/v3/query_sql`) check it themselves with
+//! [`Caller::require`], so the parameters are parsed once. Answers never contain the
+//! presented token.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
 use super::response::{v3_error, HttpResponse};
-use super::write::{query_map, WriteApi};
+use super::write::WriteApi;
 use crate::auth::{credentials, Need, TokenEntry};
 use crate::server::shard::ShardCtx;
 
@@ -34,10 +35,19 @@ impl Caller {
 
     /// `Err` with the 403 answer when the token does not grant `need`.
     pub fn require(&self, need: Need<'_>) -> Result<(), Box<HttpResponse>> {
+        self.require_in(None, need)
+    }
+
+    /// As [`Caller::require`], answering in a write API's error shape.
+    pub(crate) fn require_in(
+        &self,
+        api: Option<WriteApi>,
+        need: Need<'_>,
+    ) -> Result<(), Box<HttpResponse>> {
         if self.allows(need) {
             Ok(())
         } else {
-            Err(Box::new(forbidden(None, need)))
+            Err(Box::new(forbidden(api, need)))
         }
     }
 }
@@ -98,28 +108,14 @@ pub fn gate(
         Err(why) => return Err(Box::new(unauthorized(api, &why.to_string()))),
     };
     let caller = Caller::Token(entry);
-    let query;
-    let need = if let Some(api) = api {
-        query = query_map(req);
-        match api.params(&query) {
-            // The handler answers the bad parameters.
-            Err(_) => Need::Authenticated,
-            Ok(p) => {
-                let db = p.database;
-                if caller.allows(Need::Write(&db)) {
-                    return Ok(caller);
-                }
-                return Err(Box::new(forbidden(Some(api), Need::Write(&db))));
-            }
-        }
-    } else {
-        match path {
-            "/health" | "/api/v1/health" | "/ping" | "/metrics" => Need::System,
-            // The database may be in the body: the handler checks it.
-            "/api/v3/query_sql" => Need::Authenticated,
-            p if admin_path(p) => Need::Admin,
-            _ => Need::Authenticated,
-        }
+    let need = match path {
+        "/health" | "/api/v1/health" | "/ping" | "/metrics" => Need::System,
+        // The write handlers check Write(db) once they have read their parameters, and the
+        // query handler Read(db), since the database may be in the body.
+        _ if api.is_some() => Need::Authenticated,
+        "/api/v3/query_sql" => Need::Authenticated,
+        p if admin_path(p) => Need::Admin,
+        _ => Need::Authenticated,
     };
     if caller.allows(need) {
         Ok(caller)

@@ -94,7 +94,17 @@ fn log_conn_error(r: Result<(), hyper::Error>) {
     }
 }
 
+/// Answers a request and counts it (by endpoint, status and time taken) for `/metrics`.
 async fn route(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
+    let started = std::time::Instant::now();
+    let endpoint = crate::metrics::Endpoint::of(req.uri().path());
+    let response = answer(ctx, req).await;
+    ctx.metrics
+        .record_request(endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn answer(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let caller = match auth::gate(ctx, &method, &path, &req) {
@@ -102,9 +112,9 @@ async fn route(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
         Err(refused) => return *refused,
     };
     match (path.as_str(), &method) {
-        ("/api/v3/write_lp", &Method::POST) => write::handle(ctx, WriteApi::V3, req).await,
-        ("/api/v2/write", &Method::POST) => write::handle(ctx, WriteApi::V2, req).await,
-        ("/write", &Method::POST) => write::handle(ctx, WriteApi::V1, req).await,
+        ("/api/v3/write_lp", &Method::POST) => write::handle(ctx, WriteApi::V3, req, &caller).await,
+        ("/api/v2/write", &Method::POST) => write::handle(ctx, WriteApi::V2, req, &caller).await,
+        ("/write", &Method::POST) => write::handle(ctx, WriteApi::V1, req, &caller).await,
         ("/api/v3/write_lp" | "/api/v2/write" | "/write", _) => {
             response::method_not_allowed("POST")
         }
@@ -132,6 +142,8 @@ async fn route(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
         ("/health" | "/api/v1/health", _) => response::method_not_allowed("GET, HEAD"),
         ("/ping", &Method::GET | &Method::HEAD) => ping(),
         ("/ping", _) => response::method_not_allowed("GET, HEAD"),
+        ("/metrics", &Method::GET) => metrics(ctx).await,
+        ("/metrics", _) => response::method_not_allowed("GET"),
         ("/api/v3/debug/buffer", &Method::GET) => debug_buffer(ctx, &req).await,
         ("/api/v3/debug/buffer", _) => response::method_not_allowed("GET"),
         ("/api/v3/debug/clock", &Method::POST) if crate::test_clock_enabled() => {
@@ -158,6 +170,19 @@ fn advance_clock(req: &Request<Incoming>) -> HttpResponse {
             "give 'advance_secs', a whole number of seconds",
         ),
     }
+}
+
+/// `GET /metrics`: every shard's counters and gauges, with the catalog's and the process's.
+async fn metrics(ctx: &ShardCtx) -> HttpResponse {
+    let samples = ctx.metrics_all().await;
+    let text = crate::metrics::Gathered::new(
+        &samples,
+        &ctx.catalog.snapshot(),
+        ctx.catalog.tokens().entries().len(),
+        crate::metrics::ProcessSample::read(),
+    )
+    .encode();
+    response::owned(StatusCode::OK, crate::metrics::CONTENT_TYPE, text)
 }
 
 fn ping() -> HttpResponse {

@@ -25,6 +25,15 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
         .expect("static response parts are valid")
 }
 
+/// A body built at run time with its content type.
+pub fn owned(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(full(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
 pub fn empty(status: StatusCode) -> HttpResponse {
     Response::builder()
         .status(status)

@@ -14,8 +14,11 @@ use shardline_shards::ingest::BatchHeader;
 use shardline_shards::precision::Precision;
 use shardline_shards::rows::ParsedRows;
 
+use super::auth::Caller;
 use super::body::{self, BodyError};
 use super::response::{compat_error, empty, json, v3_error, HttpResponse};
+use crate::auth::Need;
+use crate::metrics::WriteCounts;
 use crate::server::shard::ShardCtx;
 use crate::write::{self, Rejection, WritePlan};
 
@@ -125,12 +128,20 @@ pub(crate) fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
 }
 
 /// Serves one write request.
-pub async fn handle(ctx: &ShardCtx, api: WriteApi, req: Request<Incoming>) -> HttpResponse {
+pub async fn handle(
+    ctx: &ShardCtx,
+    api: WriteApi,
+    req: Request<Incoming>,
+    caller: &Caller,
+) -> HttpResponse {
     let query = query_map(&req);
     let params = match api.params(&query) {
         Ok(p) => p,
         Err(msg) => return api.error(StatusCode::BAD_REQUEST, msg),
     };
+    if let Err(refused) = caller.require_in(Some(api), Need::Write(&params.database)) {
+        return *refused;
+    }
     let (parts, mut incoming) = req.into_parts();
     let limit = ctx.config.max_request_bytes;
     let read = body::read(
@@ -192,7 +203,15 @@ async fn write_body<'a>(
             return api.error(status, e.to_string());
         }
     };
+    let database_id = (plan.database_id != u32::MAX).then_some(plan.database_id);
     if plan.rejected_total > 0 && !params.accept_partial {
+        ctx.metrics.record_write(
+            database_id,
+            WriteCounts {
+                rejected: plan.rejected_total as u64,
+                ..WriteCounts::default()
+            },
+        );
         return rejected_response(api, &plan, false, false);
     }
     if plan.accepted > 0 {
@@ -224,6 +243,14 @@ async fn write_body<'a>(
             );
         }
     }
+    ctx.metrics.record_write(
+        database_id,
+        WriteCounts {
+            lines: plan.accepted as u64,
+            bytes: plan.accepted_bytes as u64,
+            rejected: plan.rejected_total as u64,
+        },
+    );
     if plan.rejected_total > 0 {
         return rejected_response(api, &plan, plan.accepted > 0, true);
     }

@@ -54,6 +54,10 @@ pub enum ShardMsg {
         database: String,
         reply: flume::Sender<Vec<serde_json::Value>>,
     },
+    /// The shard's metrics, for a scrape of `/metrics`.
+    Metrics {
+        reply: flume::Sender<crate::metrics::ShardSample>,
+    },
 }
 
 /// Why a shard did not write a batch.
@@ -113,6 +117,8 @@ pub struct ShardCtx {
     /// allocate (and fault in) megabytes per request.
     rows_pool: RefCell<Vec<ParsedRows<'static>>>,
     body_pool: RefCell<Vec<Vec<u8>>>,
+    /// Request and write counters for `/metrics`.
+    pub metrics: crate::metrics::ShardMetrics,
     /// Open HTTP connections (drained on shutdown).
     pub connections: Cell<usize>,
     pub stopping: Cell<bool>,
@@ -157,6 +163,7 @@ impl ShardCtx {
             body_pool: RefCell::default(),
             senders: p.senders,
             queries: p.queries,
+            metrics: crate::metrics::ShardMetrics::default(),
             connections: Cell::new(0),
             stopping: Cell::new(false),
             stop_event: event_listener::Event::new(),
@@ -404,7 +411,62 @@ impl ShardCtx {
             ShardMsg::Dump { database, reply } => {
                 let _ = reply.send_async(self.dump(&database)).await;
             }
+            ShardMsg::Metrics { reply } => {
+                let _ = reply.send_async(self.metrics_sample()).await;
+            }
         }
+    }
+
+    /// This shard's counters and the gauges of its buffer, WAL, files and caches.
+    pub fn metrics_sample(&self) -> crate::metrics::ShardSample {
+        let (mut rows, mut bytes) = {
+            let b = self.buffer.borrow();
+            (b.rows() as u64, b.bytes() as u64)
+        };
+        if let Some(frozen) = self.persist.frozen.borrow().as_ref() {
+            rows += frozen.buffer.rows() as u64;
+            bytes += frozen.buffer.bytes() as u64;
+        }
+        let (parquet_files, parquet_bytes) = {
+            let own = self.persist.manifest.borrow().clone();
+            let adopted = self.persist.adopted.borrow();
+            std::iter::once(&own)
+                .chain(adopted.iter().map(|(_, m)| m))
+                .flat_map(|m| m.files.iter())
+                .fold((0u64, 0u64), |(n, b), f| (n + 1, b + f.size_bytes))
+        };
+        let gauges = crate::metrics::ShardGauges {
+            buffer_rows: rows,
+            buffer_bytes: bytes,
+            wal_group_commits: self.wal.groups_committed(),
+            parquet_files,
+            parquet_bytes,
+            cache_bytes: self.caches.borrow().memory_bytes() as u64,
+            http_connections: self.connections.get() as u64,
+        };
+        self.metrics.sample(self.id, gauges)
+    }
+
+    /// Every shard's metrics sample, this one's first.
+    pub async fn metrics_all(&self) -> Vec<crate::metrics::ShardSample> {
+        let mut samples = vec![self.metrics_sample()];
+        for peer in 0..self.config.shards {
+            if peer == self.id {
+                continue;
+            }
+            let (tx, rx) = flume::bounded(1);
+            if self
+                .senders
+                .send_to(peer, ShardMsg::Metrics { reply: tx })
+                .await
+                .is_ok()
+            {
+                if let Ok(s) = rx.recv_async().await {
+                    samples.push(s);
+                }
+            }
+        }
+        samples
     }
 
     /// This shard's rows of a database as JSON objects:

@@ -398,15 +398,15 @@ fn the_permission_matrix_holds() {
     );
     assert_eq!(st, 200, "{body}");
 
-    // token: (write a, write b, read a, read b, health, manage)
-    let expect: [(&str, &str, [u16; 6]); 7] = [
-        ("admin", &adm, [204, 204, 200, 200, 200, 200]),
-        ("read-a", &read_a, [403, 403, 200, 403, 403, 403]),
-        ("write-a", &write_a, [204, 403, 403, 403, 403, 403]),
-        ("all", &all, [204, 204, 200, 200, 403, 403]),
-        ("system", &system, [403, 403, 403, 403, 200, 403]),
-        ("expired", &expiring, [401, 401, 401, 401, 401, 401]),
-        ("deleted", &deleted, [401, 401, 401, 401, 401, 401]),
+    // token: (write a, write b, read a, read b, health, metrics, manage)
+    let expect: [(&str, &str, [u16; 7]); 7] = [
+        ("admin", &adm, [204, 204, 200, 200, 200, 200, 200]),
+        ("read-a", &read_a, [403, 403, 200, 403, 403, 403, 403]),
+        ("write-a", &write_a, [204, 403, 403, 403, 403, 403, 403]),
+        ("all", &all, [204, 204, 200, 200, 403, 403, 403]),
+        ("system", &system, [403, 403, 403, 403, 200, 200, 403]),
+        ("expired", &expiring, [401, 401, 401, 401, 401, 401, 401]),
+        ("deleted", &deleted, [401, 401, 401, 401, 401, 401, 401]),
     ];
     for (name, token, want) in expect {
         let auth = Some(bearer(token));
@@ -416,6 +416,7 @@ fn the_permission_matrix_holds() {
             query_status(&s, "a", auth.as_deref()),
             query_status(&s, "b", auth.as_deref()),
             call(&s, "GET", "/health", auth.as_deref(), None).0,
+            call(&s, "GET", "/metrics", auth.as_deref(), None).0,
             call(
                 &s,
                 "GET",
@@ -606,6 +607,7 @@ fn admin_token_file_without_auth_and_disable_authz() {
     );
     assert_eq!(call(&s, "GET", "/health", None, None).0, 200);
     assert_eq!(call(&s, "GET", "/ping", None, None).0, 200);
+    assert_eq!(call(&s, "GET", "/metrics", None, None).0, 401);
     assert_eq!(write_status(&s, "d", None), 401);
     assert_eq!(write_status(&s, "d", Some(&bearer(&token))), 204);
     assert_eq!(
@@ -626,6 +628,11 @@ fn admin_token_file_without_auth_and_disable_authz() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("48 random bytes"));
+
+    let scraped = Server::start_with(1, &[AUTH_ON, "--disable-authz", "metrics"]);
+    assert_eq!(call(&scraped, "GET", "/metrics", None, None).0, 200);
+    assert_eq!(call(&scraped, "GET", "/health", None, None).0, 401);
+    drop(scraped);
 
     let open = Server::start_with(1, &[]);
     assert_eq!(write_status(&open, "d", None), 204);

@@ -7,6 +7,7 @@ mod durability;
 mod harness;
 mod loadgen;
 mod manage;
+mod metrics;
 mod persist;
 mod protocol;
 mod query;
