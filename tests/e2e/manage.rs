@@ -95,6 +95,22 @@ fn database_endpoints_answer_with_the_spec_statuses() {
         error_of(&body).contains("start with a letter or a digit"),
         "{body}"
     );
+    // '_' and '-' after the first character, as Core accepts; at most 64 characters.
+    let (st, body) = s.send("POST", db, Some(r#"{"db":"9fleet_a-1"}"#));
+    assert_eq!(st, 201, "{body}");
+    let longest = "a".repeat(64);
+    let (st, body) = s.send("POST", db, Some(&format!(r#"{{"db":"{longest}"}}"#)));
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = s.send("POST", db, Some(&format!(r#"{{"db":"{longest}b"}}"#)));
+    assert_eq!(st, 400, "{body}");
+    assert!(error_of(&body).contains("at most 64 characters"), "{body}");
+    let (st, body) = s.send("POST", db, Some(r#"{"db":"has space"}"#));
+    assert_eq!(st, 400, "{body}");
+    assert!(error_of(&body).contains("only letters, digits"), "{body}");
+    for name in ["9fleet_a-1", longest.as_str()] {
+        let (st, body) = s.send("DELETE", &format!("{db}?db={name}"), None);
+        assert_eq!(st, 200, "{body}");
+    }
     let (st, body) = s.send(
         "POST",
         db,
@@ -128,6 +144,19 @@ fn database_endpoints_answer_with_the_spec_statuses() {
     let (st, body) = s.get(&format!("{db}?format=pretty"));
     assert_eq!(st, 200);
     assert!(body.contains("| mydb "), "{body}");
+    let resp = ureq::get(&s.url(&format!("{db}?format=parquet")))
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/vnd.apache.parquet")
+    );
+    let mut parquet = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut parquet).unwrap();
+    assert!(
+        parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"),
+        "not Parquet"
+    );
     let (st, body) = s.get(&format!("{db}?format=xml"));
     assert_eq!(st, 400, "{body}");
 
@@ -164,11 +193,28 @@ fn database_endpoints_answer_with_the_spec_statuses() {
     assert_eq!(json(&body).as_array().unwrap().len(), 1, "{body}");
     let (_, body) = s.get(&format!("{db}?show_deleted=true"));
     let listed = json(&body);
-    assert_eq!(listed[1]["iox::database"], "other");
-    assert_eq!(listed[1]["deleted"], true);
-    assert_eq!(listed[0]["deleted"], false);
+    let deleted_of = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["iox::database"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {listed}"))["deleted"]
+            .clone()
+    };
+    assert_eq!(deleted_of("other"), true);
+    assert_eq!(deleted_of("9fleet_a-1"), true);
+    assert_eq!(deleted_of("mydb"), false);
     let (st, _, body) = s.query("other", "SELECT * FROM m", "json");
     assert_eq!(st, 404, "{body}");
+    // The name can be used again, by a new, empty database.
+    let (st, body) = s.send("POST", db, Some(r#"{"db":"other"}"#));
+    assert_eq!(st, 201, "{body}");
+    let (st, _, body) = s.query("other", "SHOW TABLES", "json");
+    assert_eq!(st, 200, "{body}");
+    assert!(!body.contains(r#""table_name":"m""#), "{body}");
+    let (st, body) = s.send("DELETE", &format!("{db}?db=other"), None);
+    assert_eq!(st, 200, "{body}");
 
     let (st, body) = s.send("PATCH", db, None);
     assert_eq!(st, 405, "{body}");
