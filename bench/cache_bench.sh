@@ -32,7 +32,7 @@ taskset -c 0 "$bin" serve --without-auth --data-dir "$work/data" --shards 1 --ht
 server_pid=$!
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
 
-lg() { taskset -c 1 "$bin" loadgen "$@" --url "$url" --cpus 0; }
+lg() { taskset -c 1 "$bin" loadgen "$@" --url "$url" --cpus 1; }
 echo "== loading"
 lg write --db lvc1k --data cpu --hosts 1000 --lines 10000 --start now >"$work/load1k.out"
 lg write --db lvc100k --data cpu --hosts 100000 --lines 200000 --start now >"$work/load100k.out"

@@ -18,7 +18,7 @@ taskset -c 0 "$bin" serve --without-auth --data-dir "$work/data" --shards 1 --ht
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-lg() { taskset -c 1 "$bin" loadgen "$@" --url "$url" --cpus 0; }
+lg() { taskset -c 1 "$bin" loadgen "$@" --url "$url" --cpus 1; }
 lg write --db lvc100k --data cpu --hosts 100000 --lines 200000 --start now >/dev/null
 curl -sf -X POST "$url/api/v3/configure/last_cache" -H 'Content-Type: application/json' \
   -d '{"db":"lvc100k","table":"cpu"}' >/dev/null
