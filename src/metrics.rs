@@ -217,9 +217,9 @@ impl ShardMetrics {
         self.durations[endpoint.index()].observe(elapsed);
     }
 
-    /// Counts a write request's lines: `written` accepted lines (`bytes` long) were written
-    /// and `rejected` lines were refused. `database_id` is `None` when no line named an
-    /// existing or newly created database (every line was rejected before it got one).
+    /// Adds one write request's outcome to its database's counts. `database_id` is `None`
+    /// when the request's database does not exist (every line was rejected before one was
+    /// created); those rejections are reported under `db=""`.
     pub fn record_write(&self, database_id: Option<u32>, counts: WriteCounts) {
         let key = database_id.unwrap_or(u32::MAX);
         self.writes
