@@ -270,6 +270,69 @@ pub struct ShardGauges {
     pub http_connections: u64,
 }
 
+/// A per-shard series of the scrape: one sample per shard, labelled `shard`.
+struct ShardSeries {
+    name: &'static str,
+    help: &'static str,
+    /// In bytes (the name gets `_bytes`).
+    bytes: bool,
+    /// A counter (the name gets `_total`) rather than a gauge.
+    counter: bool,
+    value: fn(&ShardGauges) -> u64,
+}
+
+const SHARD_SERIES: [ShardSeries; 7] = [
+    ShardSeries {
+        name: "shardline_buffer_rows",
+        help: "Rows in memory not yet persisted to Parquet, by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.buffer_rows,
+    },
+    ShardSeries {
+        name: "shardline_buffer",
+        help: "Estimated memory of the rows not yet persisted, by shard",
+        bytes: true,
+        counter: false,
+        value: |g| g.buffer_bytes,
+    },
+    ShardSeries {
+        name: "shardline_wal_group_commits",
+        help: "WAL group commits (one fsync each), by shard",
+        bytes: false,
+        counter: true,
+        value: |g| g.wal_group_commits,
+    },
+    ShardSeries {
+        name: "shardline_parquet_files",
+        help: "Parquet files the shard's manifest lists",
+        bytes: false,
+        counter: false,
+        value: |g| g.parquet_files,
+    },
+    ShardSeries {
+        name: "shardline_parquet",
+        help: "Size of the Parquet files the shard's manifest lists",
+        bytes: true,
+        counter: false,
+        value: |g| g.parquet_bytes,
+    },
+    ShardSeries {
+        name: "shardline_cache",
+        help: "Estimated memory of the last-value and distinct-value caches, by shard",
+        bytes: true,
+        counter: false,
+        value: |g| g.cache_bytes,
+    },
+    ShardSeries {
+        name: "shardline_http_connections",
+        help: "Open HTTP connections, by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.http_connections,
+    },
+];
+
 /// One shard's metrics, sent to the shard answering a scrape.
 #[derive(Debug, Clone, Default)]
 pub struct ShardSample {
@@ -416,20 +479,6 @@ fn counter(
     Ok(())
 }
 
-fn gauge<V: prometheus_client::encoding::EncodeGaugeValue + Copy + std::fmt::Debug>(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    rows: impl IntoIterator<Item = (Vec<(&'static str, String)>, V)>,
-) -> std::fmt::Result {
-    let mut m = encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-    for (labels, v) in rows {
-        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
 /// A metric with one value and no labels.
 fn single<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
@@ -509,59 +558,25 @@ impl prometheus_client::collector::Collector for Gathered {
                     .then(|| (vec![("db", String::new())], self.rejected_without_database)),
             ),
         )?;
-        let per_shard = |f: fn(&ShardGauges) -> u64| {
-            self.shards
-                .iter()
-                .map(move |(s, g)| (vec![("shard", s.to_string())], f(g)))
-        };
-        gauge(
-            &mut e,
-            "shardline_buffer_rows",
-            "Rows in memory not yet persisted to Parquet, by shard",
-            None,
-            per_shard(|g| g.buffer_rows),
-        )?;
-        gauge(
-            &mut e,
-            "shardline_buffer",
-            "Estimated memory of the rows not yet persisted, by shard",
-            Some(&Unit::Bytes),
-            per_shard(|g| g.buffer_bytes),
-        )?;
-        counter(
-            &mut e,
-            "shardline_wal_group_commits",
-            "WAL group commits (one fsync each), by shard",
-            per_shard(|g| g.wal_group_commits),
-        )?;
-        gauge(
-            &mut e,
-            "shardline_parquet_files",
-            "Parquet files the shard's manifest lists",
-            None,
-            per_shard(|g| g.parquet_files),
-        )?;
-        gauge(
-            &mut e,
-            "shardline_parquet",
-            "Size of the Parquet files the shard's manifest lists",
-            Some(&Unit::Bytes),
-            per_shard(|g| g.parquet_bytes),
-        )?;
-        gauge(
-            &mut e,
-            "shardline_cache",
-            "Estimated memory of the last-value and distinct-value caches, by shard",
-            Some(&Unit::Bytes),
-            per_shard(|g| g.cache_bytes),
-        )?;
-        gauge(
-            &mut e,
-            "shardline_http_connections",
-            "Open HTTP connections, by shard",
-            None,
-            per_shard(|g| g.http_connections),
-        )?;
+        for series in &SHARD_SERIES {
+            let unit = series.bytes.then_some(&Unit::Bytes);
+            let kind = if series.counter {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            };
+            let mut m = e.encode_descriptor(series.name, series.help, unit, kind)?;
+            for (shard, g) in &self.shards {
+                let labels = [("shard", shard.to_string())];
+                let value = (series.value)(g);
+                let family = m.encode_family(&labels)?;
+                if series.counter {
+                    ConstCounter::new(value).encode(family)?;
+                } else {
+                    ConstGauge::new(value).encode(family)?;
+                }
+            }
+        }
         let g = ConstGauge::<u64>::new;
         single(
             &mut e,
