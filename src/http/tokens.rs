@@ -42,25 +42,19 @@ pub async fn handle(ctx: &ShardCtx, path: &str, req: Request<Incoming>) -> HttpR
     }
     let method = req.method().clone();
     let result = match (path, &method) {
-        ("/api/v3/configure/token/admin", &Method::POST) => {
-            create(
-                ctx,
-                ADMIN_TOKEN_NAME,
-                None,
-                |hash| TokenChange::CreateAdmin { hash },
-                None,
-            )
-            .await
-        }
-        ("/api/v3/configure/token/admin/regenerate", &Method::POST) => {
-            create(
-                ctx,
-                ADMIN_TOKEN_NAME,
-                None,
-                |hash| TokenChange::RegenerateAdmin { hash },
-                None,
-            )
-            .await
+        (
+            "/api/v3/configure/token/admin" | "/api/v3/configure/token/admin/regenerate",
+            &Method::POST,
+        ) => {
+            let regenerate = path.ends_with("/regenerate");
+            let change = move |hash| {
+                if regenerate {
+                    TokenChange::RegenerateAdmin { hash }
+                } else {
+                    TokenChange::CreateAdmin { hash }
+                }
+            };
+            create(ctx, ADMIN_TOKEN_NAME, None, change, None).await
         }
         ("/api/v3/configure/token/named_admin", &Method::POST) => {
             create_named(ctx, req, true).await

@@ -68,24 +68,12 @@ fn needs_escape(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::RecordBatch;
-    use arrow::datatypes::{Field, Schema};
-    use arrow::json::writer::{LineDelimited, WriterBuilder};
     use std::sync::Arc;
 
     fn encode(values: &[Option<String>], fast: bool) -> String {
-        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
         let array = Arc::new(StringArray::from(values.to_vec()));
-        let batch = RecordBatch::try_new(schema, vec![array]).unwrap();
-        let mut out = Vec::new();
-        let mut builder = WriterBuilder::new();
-        if fast {
-            builder = builder.with_encoder_factory(Arc::new(FastStrings));
-        }
-        let mut w = builder.build::<_, LineDelimited>(&mut out);
-        w.write(&batch).unwrap();
-        w.finish().unwrap();
-        String::from_utf8(out).unwrap()
+        let fast = fast.then(|| Arc::new(FastStrings) as Arc<dyn EncoderFactory>);
+        crate::query::json_lines_of("s", array, fast)
     }
 
     #[test]

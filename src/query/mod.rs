@@ -45,6 +45,29 @@ pub use format::Format;
 use log::QueryLog;
 pub use shards::{CacheJob, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob};
 
+/// For the fast JSON encoders' tests: `array` as a one-column batch named `name`, written as
+/// JSON lines by Arrow's writer, through `fast` when given, else with Arrow's own encoders.
+#[cfg(test)]
+pub(crate) fn json_lines_of(
+    name: &str,
+    array: arrow::array::ArrayRef,
+    fast: Option<Arc<dyn arrow::json::writer::EncoderFactory>>,
+) -> String {
+    use arrow::datatypes::{Field, Schema};
+    use arrow::json::writer::{LineDelimited, WriterBuilder};
+    let field = Field::new(name, array.data_type().clone(), true);
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![array]).unwrap();
+    let mut out = Vec::new();
+    let mut builder = WriterBuilder::new();
+    if let Some(factory) = fast {
+        builder = builder.with_encoder_factory(factory);
+    }
+    let mut w = builder.build::<_, LineDelimited>(&mut out);
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// A query, as a shard hands it over.
 #[derive(Debug)]
 pub struct QueryRequest {

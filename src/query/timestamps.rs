@@ -133,28 +133,12 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::RecordBatch;
-    use arrow::datatypes::{Field, Schema};
-    use arrow::json::writer::{LineDelimited, WriterBuilder};
     use std::sync::Arc;
 
     fn encode(values: Vec<Option<i64>>, fast: bool) -> String {
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Nanosecond, None),
-            true,
-        )]));
         let array = Arc::new(TimestampNanosecondArray::from(values));
-        let batch = RecordBatch::try_new(schema, vec![array]).unwrap();
-        let mut out = Vec::new();
-        let mut builder = WriterBuilder::new();
-        if fast {
-            builder = builder.with_encoder_factory(Arc::new(FastTimestamps));
-        }
-        let mut w = builder.build::<_, LineDelimited>(&mut out);
-        w.write(&batch).unwrap();
-        w.finish().unwrap();
-        String::from_utf8(out).unwrap()
+        let fast = fast.then(|| Arc::new(FastTimestamps) as Arc<dyn EncoderFactory>);
+        crate::query::json_lines_of("time", array, fast)
     }
 
     #[test]

@@ -450,23 +450,24 @@ impl ShardCtx {
     /// Every shard's metrics sample, this one's first.
     pub async fn metrics_all(&self) -> Vec<crate::metrics::ShardSample> {
         let mut samples = vec![self.metrics_sample()];
-        for peer in 0..self.config.shards {
-            if peer == self.id {
-                continue;
-            }
+        samples.extend(self.ask_peers(|reply| ShardMsg::Metrics { reply }).await);
+        samples
+    }
+
+    /// Sends every other shard the message `ask` builds around a reply channel, one at a
+    /// time, and collects the replies (a shard that is stopping and does not answer is left
+    /// out).
+    async fn ask_peers<T>(&self, ask: impl Fn(flume::Sender<T>) -> ShardMsg) -> Vec<T> {
+        let mut replies = Vec::with_capacity(self.config.shards.saturating_sub(1));
+        for peer in (0..self.config.shards).filter(|&p| p != self.id) {
             let (tx, rx) = flume::bounded(1);
-            if self
-                .senders
-                .send_to(peer, ShardMsg::Metrics { reply: tx })
-                .await
-                .is_ok()
-            {
-                if let Ok(s) = rx.recv_async().await {
-                    samples.push(s);
+            if self.senders.send_to(peer, ask(tx)).await.is_ok() {
+                if let Ok(r) = rx.recv_async().await {
+                    replies.push(r);
                 }
             }
         }
-        samples
+        replies
     }
 
     /// This shard's rows of a database as JSON objects:
@@ -517,21 +518,13 @@ impl ShardCtx {
     /// Collects every shard's rows of a database.
     pub async fn dump_all(&self, database: &str) -> Vec<serde_json::Value> {
         let mut rows = self.dump(database);
-        for peer in 0..self.config.shards {
-            if peer == self.id {
-                continue;
-            }
-            let (tx, rx) = flume::bounded(1);
-            let msg = ShardMsg::Dump {
+        let peers = self
+            .ask_peers(|reply| ShardMsg::Dump {
                 database: database.to_string(),
-                reply: tx,
-            };
-            if self.senders.send_to(peer, msg).await.is_ok() {
-                if let Ok(mut r) = rx.recv_async().await {
-                    rows.append(&mut r);
-                }
-            }
-        }
+                reply,
+            })
+            .await;
+        rows.extend(peers.into_iter().flatten());
         rows
     }
 }

@@ -366,28 +366,12 @@ fn the_permission_matrix_holds() {
         db_perm(&["a"], &["read", "write"]),
         None,
     );
-    assert_eq!(
-        call(
-            &s,
-            "DELETE",
-            &format!("/api/v3/configure/token?id={deleted_id}"),
-            a.as_deref(),
-            None
-        )
-        .0,
-        204
-    );
-    assert_eq!(
-        call(
-            &s,
-            "DELETE",
-            &format!("/api/v3/configure/token?id={deleted_id}"),
-            a.as_deref(),
-            None
-        )
-        .0,
-        404
-    );
+    let delete = || {
+        let path = format!("/api/v3/configure/token?id={deleted_id}");
+        call(&s, "DELETE", &path, a.as_deref(), None).0
+    };
+    assert_eq!(delete(), 204);
+    assert_eq!(delete(), 404, "a deleted token is gone");
     assert_eq!(write_status(&s, "a", Some(&bearer(&expiring))), 204);
     let (st, body) = call(
         &s,
