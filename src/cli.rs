@@ -71,6 +71,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARDLINE_WAL_FLUSH_INTERVAL", default_value = "10ms", value_parser = parse_duration)]
     pub wal_flush_interval: Duration,
 
+    /// Longest a shard runs tasks before it goes back to its rings for new requests and I/O
+    /// completions (e.g. 250us, 1ms). Shorter keeps query and write latency low while a large
+    /// write is being applied; longer spends less on re-arming the timer.
+    #[arg(long, env = "SHARDLINE_TASK_SLICE", default_value = "250us", value_parser = parse_task_slice)]
+    pub task_slice: Duration,
+
     /// Threads running queries (DataFusion). Default: the number of shards.
     #[arg(long, env = "SHARDLINE_QUERY_THREADS")]
     pub query_threads: Option<usize>,
@@ -228,6 +234,16 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 
 /// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w`, `1mo` (30 days), `1y` (365 days)
 /// and sums like `1h30m`; a bare number is milliseconds.
+/// Task slices outside 50µs–100ms are mistakes: shorter spends the core on timer syscalls,
+/// longer lets one write hold every request on its shard for a visible time.
+fn parse_task_slice(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if !(Duration::from_micros(50)..=Duration::from_millis(100)).contains(&d) {
+        return Err(format!("task slice {s} is outside 50us..100ms"));
+    }
+    Ok(d)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let invalid = || format!("'{s}' is not a duration: expected e.g. 10ms, 1s, 30m, 24h or 7d");
@@ -327,6 +343,16 @@ mod tests {
             let d = parse_duration(text).unwrap();
             assert_eq!(format_duration(d), text.replace("30d", "4w2d"), "{text}");
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+    }
+
+    #[test]
+    fn task_slice_bounds() {
+        assert_eq!(parse_task_slice("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_task_slice("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_task_slice("100ms"), Ok(Duration::from_millis(100)));
+        for bad in ["49us", "101ms", "1s", "0s", "soon"] {
+            assert!(parse_task_slice(bad).is_err(), "{bad}");
         }
     }
 }

@@ -208,6 +208,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
     let mut stops = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards);
+    let task_slice = args.task_slice;
     for id in 0..shards {
         let (stop_tx, stop_rx) = flume::bounded::<()>(1);
         stops.push(stop_tx);
@@ -243,6 +244,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{id}"))
             .io_memory(limits::IO_MEMORY_PER_SHARD_BYTES)
+            .preempt_timer(task_slice)
             .spawn(move || shard_main(args))
             .map_err(|e| ServeError::Shard {
                 shard: id,
