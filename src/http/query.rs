@@ -120,7 +120,7 @@ pub async fn handle(
         reply: tx,
         answered: None,
     };
-    match ctx.queries.submit(request).await {
+    match ctx.queries.submit(request, ctx).await {
         Submitted::Sent => {}
         Submitted::Answered { content_type, body } => {
             return Response::builder()

@@ -31,7 +31,7 @@ use shardline_shards::cache::last::{output_columns, output_schema, Source};
 use shardline_shards::cache::{DistinctCacheDef, KeyFilter, KeyValue, LastCacheDef};
 use shardline_shards::schema::{ColumnType, DbSchema, TableSchema};
 
-use super::shards::{CacheJob, ShardHandles};
+use super::shards::{CacheJob, HereShard, ShardHandles, OFF_SHARD};
 use super::table::collect_tag_set;
 use crate::catalog::CacheKind;
 
@@ -177,16 +177,19 @@ impl CacheTable {
     /// The rows whose keys pass every filter (exactly: a row is in the answer if and only if
     /// it passes), with the columns of `projection` (indexes into [`Self::schema`], not
     /// empty) or all.
-    pub async fn answer(
+    /// `here` is the shard the caller runs on, if any (see [`HereShard`]).
+    pub async fn answer<H: HereShard + ?Sized>(
         &self,
         filters: Vec<KeyFilter>,
         projection: Option<&Vec<usize>>,
+        here: Option<&H>,
     ) -> Result<RecordBatch, DataFusionError> {
         match self {
-            CacheTable::Last(t) => t.answer(filters, projection).await,
+            CacheTable::Last(t) => t.answer(filters, projection, here).await,
             CacheTable::Distinct(t) => {
                 let all: Vec<usize> = (0..t.columns.len()).collect();
-                t.answer(filters, projection.cloned().unwrap_or(all)).await
+                t.answer(filters, projection.cloned().unwrap_or(all), here)
+                    .await
             }
         }
     }
@@ -369,17 +372,18 @@ impl TableProvider for LastCacheTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
         let batch = self
-            .answer(key_filters(filters, &self.keys), projection)
+            .answer(key_filters(filters, &self.keys), projection, OFF_SHARD)
             .await?;
         memory_exec(batch)
     }
 }
 
 impl LastCacheTable {
-    async fn answer(
+    async fn answer<H: HereShard + ?Sized>(
         &self,
         filters: Vec<KeyFilter>,
         projection: Option<&Vec<usize>>,
+        here: Option<&H>,
     ) -> Result<RecordBatch, DataFusionError> {
         let merge = self.keys_span_shards();
         // Merging needs the keys and times, so it asks the shards for every column.
@@ -387,16 +391,19 @@ impl LastCacheTable {
         let now_ns = crate::now_ns();
         let batches = self
             .shards
-            .cache(|reply| CacheJob {
-                kind: CacheKind::Last,
-                database_id: self.database_id,
-                table: self.table.clone(),
-                cache_id: self.def.id,
-                filters: filters.clone(),
-                projection: shard_projection.clone(),
-                now_ns,
-                reply,
-            })
+            .cache(
+                |reply| CacheJob {
+                    kind: CacheKind::Last,
+                    database_id: self.database_id,
+                    table: self.table.clone(),
+                    cache_id: self.def.id,
+                    filters: filters.clone(),
+                    projection: shard_projection.clone(),
+                    now_ns,
+                    reply,
+                },
+                here,
+            )
             .await?;
         let schema = match &shard_projection {
             Some(p) => Arc::new(self.schema.project(p)?),
@@ -483,7 +490,7 @@ impl TableProvider for DistinctCacheTable {
             Some(p) if !p.is_empty() => p.clone(),
             _ => (0..self.columns.len()).collect(),
         };
-        let out = self.answer(filters, positions).await?;
+        let out = self.answer(filters, positions, OFF_SHARD).await?;
         if projection.is_some_and(|p| p.is_empty()) {
             // Only the row count matters.
             let options = RecordBatchOptions::new().with_row_count(Some(out.num_rows()));
@@ -496,24 +503,28 @@ impl TableProvider for DistinctCacheTable {
 
 impl DistinctCacheTable {
     /// The distinct combinations of the columns at `positions` (not empty).
-    async fn answer(
+    async fn answer<H: HereShard + ?Sized>(
         &self,
         filters: Vec<KeyFilter>,
         positions: Vec<usize>,
+        here: Option<&H>,
     ) -> Result<RecordBatch, DataFusionError> {
         let now_ns = crate::now_ns();
         let batches = self
             .shards
-            .cache(|reply| CacheJob {
-                kind: CacheKind::Distinct,
-                database_id: self.database_id,
-                table: self.table.clone(),
-                cache_id: self.def.id,
-                filters: filters.clone(),
-                projection: Some(positions.clone()),
-                now_ns,
-                reply,
-            })
+            .cache(
+                |reply| CacheJob {
+                    kind: CacheKind::Distinct,
+                    database_id: self.database_id,
+                    table: self.table.clone(),
+                    cache_id: self.def.id,
+                    filters: filters.clone(),
+                    projection: Some(positions.clone()),
+                    now_ns,
+                    reply,
+                },
+                here,
+            )
             .await?;
         let mut fields: Vec<_> = positions
             .iter()

@@ -37,7 +37,7 @@ use shardline_shards::schema::DbSchema;
 use std::sync::Arc;
 
 use super::caches::{string_key, CacheTable};
-use super::shards::ShardHandles;
+use super::shards::{HereShard, ShardHandles};
 use crate::catalog::CacheKind;
 
 type Params = serde_json::Map<String, serde_json::Value>;
@@ -56,11 +56,14 @@ struct CacheQuery {
 
 /// The answer to `sql` read from a cache, or `None` when `sql` is not of the direct shape or
 /// does not resolve (DataFusion then plans it, and reports any error).
-pub async fn answer(
+///
+/// `here` is the shard the caller runs on, if any: it answers its own part in place.
+pub async fn answer<H: HereShard + ?Sized>(
     sql: &str,
     params: Option<&Params>,
     db: &DbSchema,
     shards: &ShardHandles,
+    here: Option<&H>,
 ) -> Option<Result<RecordBatch, DataFusionError>> {
     let query = recognize(sql, params)?;
     let table =
@@ -95,7 +98,7 @@ pub async fn answer(
                 .collect(),
         });
     }
-    Some(table.answer(filters, projection.as_ref()).await)
+    Some(table.answer(filters, projection.as_ref(), here).await)
 }
 
 /// Reads `sql` as the direct shape.

@@ -43,7 +43,10 @@ use shardline_shards::schema::DbSchema;
 use crate::catalog::{CacheKind, Catalog};
 pub use format::Format;
 use log::QueryLog;
-pub use shards::{CacheJob, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob};
+pub use shards::{
+    CacheJob, HereShard, OffShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob,
+    OFF_SHARD,
+};
 
 /// For the fast JSON encoders' tests: `array` as a one-column batch named `name`, written as
 /// JSON lines by Arrow's writer, through `fast` when given, else with Arrow's own encoders.
@@ -248,10 +251,17 @@ pub enum Submitted {
 }
 
 impl QueryPort {
-    pub async fn submit(&self, mut req: QueryRequest) -> Submitted {
+    /// Answers `req` here if it is a cache lookup with a small answer, else sends it to the
+    /// coordinator. `here` is the shard this runs on.
+    pub async fn submit<H: HereShard + ?Sized>(
+        &self,
+        mut req: QueryRequest,
+        here: &H,
+    ) -> Submitted {
         let snapshot = self.catalog.snapshot();
         if let Some(db) = snapshot.database(&req.database) {
-            let looked_up = direct::answer(&req.sql, req.params.as_ref(), db, &self.shards).await;
+            let looked_up =
+                direct::answer(&req.sql, req.params.as_ref(), db, &self.shards, Some(here)).await;
             match looked_up {
                 Some(Ok(batch)) if batch.num_rows() <= ENCODE_ON_SHARD_ROWS => {
                     return self.encode_here(&req, &batch);
@@ -360,8 +370,14 @@ async fn execute(
             ));
             return Ok((stream, Some(batch.clone())));
         }
-        if let Some(answer) =
-            direct::answer(&req.sql, req.params.as_ref(), &db, &shared.shards).await
+        if let Some(answer) = direct::answer(
+            &req.sql,
+            req.params.as_ref(),
+            &db,
+            &shared.shards,
+            OFF_SHARD,
+        )
+        .await
         {
             let batch = answer?;
             let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(

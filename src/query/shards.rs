@@ -236,6 +236,33 @@ impl CacheJob {
 }
 
 /// Work for a shard.
+/// The shard a query is answered on. It answers its own part of a cache job in place: sent
+/// through its job channel instead, the part would wait behind the shard's other runnable
+/// tasks (a write's slices) once to be read and once more for the reply to be picked up.
+pub trait HereShard {
+    /// This shard's index.
+    fn index(&self) -> usize;
+    /// Answers `job` from this shard's caches before returning.
+    fn answer_cache(&self, job: CacheJob);
+}
+
+/// The caller is on no shard (a coordinator thread). Uninhabited: only `None` of it exists,
+/// and unlike a shard's context it is `Send`, as the query engine's futures must be.
+#[derive(Debug)]
+pub enum OffShard {}
+
+impl HereShard for OffShard {
+    fn index(&self) -> usize {
+        match *self {}
+    }
+    fn answer_cache(&self, _: CacheJob) {
+        match *self {}
+    }
+}
+
+/// `here` for callers on no shard.
+pub const OFF_SHARD: Option<&OffShard> = None;
+
 #[derive(Debug)]
 pub enum ShardJob {
     Snapshot(SnapshotJob),
@@ -316,18 +343,29 @@ impl ShardHandles {
     }
 
     /// Every shard's share of a cache query, in shard order.
-    pub async fn cache(
+    /// Every shard's answer to the cache job `make` builds, in shard order. The part of
+    /// `here` (the shard the caller runs on, if any) is answered in place, after the other
+    /// shards have theirs to work on.
+    pub async fn cache<H: HereShard + ?Sized>(
         &self,
         make: impl Fn(oneshot::Sender<Result<RecordBatch, CacheError>>) -> CacheJob,
+        here: Option<&H>,
     ) -> Result<Vec<RecordBatch>, DataFusionError> {
         let mut pending = Vec::with_capacity(self.len());
+        let mut local = None;
         for shard in 0..self.len() {
             let (tx, rx) = oneshot::channel();
-            let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
-            self.0[shard]
-                .send(ShardJob::Cache(make(tx)))
-                .map_err(|_| stopped())?;
+            let job = make(tx);
+            match here {
+                Some(h) if h.index() == shard => local = Some((h, job)),
+                _ => self.0[shard]
+                    .send(ShardJob::Cache(job))
+                    .map_err(|_| DataFusionError::External(Box::new(ShardStopped(shard))))?,
+            }
             pending.push((shard, rx));
+        }
+        if let Some((h, job)) = local {
+            h.answer_cache(job);
         }
         let mut out = Vec::with_capacity(pending.len());
         for (shard, rx) in pending {
@@ -384,5 +422,88 @@ mod tests {
         assert_eq!(g, vec![vec![0, 1, 2, 3, 4], vec![5]]);
         let g = overlap_groups(&spans[..4]);
         assert_eq!(g, vec![vec![0, 1], vec![2], vec![3]]);
+    }
+
+    /// A shard that answers with one row holding its index, and counts its answers.
+    struct Answering {
+        index: usize,
+        answered: std::cell::Cell<usize>,
+    }
+
+    fn answer_as(shard: usize, job: CacheJob) {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("shard", arrow::datatypes::DataType::UInt64, false),
+        ]));
+        let column = Arc::new(arrow::array::UInt64Array::from(vec![shard as u64]));
+        let _ = job
+            .reply
+            .send(Ok(RecordBatch::try_new(schema, vec![column]).unwrap()));
+    }
+
+    impl HereShard for Answering {
+        fn index(&self) -> usize {
+            self.index
+        }
+        fn answer_cache(&self, job: CacheJob) {
+            self.answered.set(self.answered.get() + 1);
+            answer_as(self.index, job);
+        }
+    }
+
+    /// Answers the next job on `rx` as shard `i`, on a thread of its own.
+    fn serve_one(rx: &flume::Receiver<ShardJob>, i: usize) -> std::thread::JoinHandle<()> {
+        let rx = rx.clone();
+        std::thread::spawn(move || match rx.recv() {
+            Ok(ShardJob::Cache(job)) => answer_as(i, job),
+            other => panic!("shard {i} got {other:?}"),
+        })
+    }
+
+    fn shard_column(batches: &[RecordBatch]) -> Vec<u64> {
+        batches
+            .iter()
+            .map(|b| {
+                let c = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::UInt64Array>();
+                c.unwrap().value(0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_callers_shard_answers_its_part_in_place_and_the_rest_through_their_channels() {
+        let (handles, receivers) = ShardHandles::new(3);
+        let table = Arc::new(TableSchema::new(0, Arc::from("cpu"), Vec::new()));
+        let make = |reply| CacheJob {
+            kind: CacheKind::Last,
+            database_id: 0,
+            table: table.clone(),
+            cache_id: 7,
+            filters: Vec::new(),
+            projection: None,
+            now_ns: 0,
+            reply,
+        };
+        let here = Answering {
+            index: 1,
+            answered: Default::default(),
+        };
+        let peers = [serve_one(&receivers[0], 0), serve_one(&receivers[2], 2)];
+        let batches = futures::executor::block_on(handles.cache(make, Some(&here)));
+        peers.into_iter().for_each(|p| p.join().unwrap());
+        assert_eq!(shard_column(&batches.expect("all answer")), [0, 1, 2]);
+        assert_eq!(here.answered.get(), 1);
+        assert!(
+            receivers[1].is_empty(),
+            "nothing was queued for the caller's shard"
+        );
+
+        // Off every shard, every part goes through its shard's channel.
+        let all: Vec<_> = (0..3).map(|i| serve_one(&receivers[i], i)).collect();
+        let batches = futures::executor::block_on(handles.cache(make, OFF_SHARD));
+        all.into_iter().for_each(|p| p.join().unwrap());
+        assert_eq!(shard_column(&batches.expect("all answer")), [0, 1, 2]);
     }
 }

@@ -138,6 +138,18 @@ pub struct ShardParts {
     pub queries: crate::query::QueryPort,
 }
 
+impl crate::query::HereShard for ShardCtx {
+    fn index(&self) -> usize {
+        self.id
+    }
+
+    /// A cache defined since the last write is backfilled first, so it answers at once.
+    fn answer_cache(&self, job: crate::query::CacheJob) {
+        self.sync_caches(&self.catalog.snapshot());
+        job.answer(&self.caches.borrow());
+    }
+}
+
 impl std::fmt::Debug for ShardCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardCtx")
@@ -379,8 +391,7 @@ impl ShardCtx {
         while let Ok(job) = jobs.recv_async().await {
             let job = match job {
                 crate::query::ShardJob::Cache(c) => {
-                    self.sync_caches(&self.catalog.snapshot());
-                    c.answer(&self.caches.borrow());
+                    crate::query::HereShard::answer_cache(self, c);
                     continue;
                 }
                 other => other,
