@@ -232,8 +232,6 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
-/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w`, `1mo` (30 days), `1y` (365 days)
-/// and sums like `1h30m`; a bare number is milliseconds.
 /// Task slices outside 50µs–100ms are mistakes: shorter spends the core on timer syscalls,
 /// longer lets one write hold every request on its shard for a visible time.
 fn parse_task_slice(s: &str) -> Result<Duration, String> {
@@ -244,6 +242,8 @@ fn parse_task_slice(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w`, `1mo` (30 days), `1y` (365 days)
+/// and sums like `1h30m`; a bare number is milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let invalid = || format!("'{s}' is not a duration: expected e.g. 10ms, 1s, 30m, 24h or 7d");

@@ -44,8 +44,7 @@ use crate::catalog::{CacheKind, Catalog};
 pub use format::Format;
 use log::QueryLog;
 pub use shards::{
-    CacheJob, HereShard, OffShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob,
-    OFF_SHARD,
+    CacheJob, HereShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob, OFF_SHARD,
 };
 
 /// For the fast JSON encoders' tests: `array` as a one-column batch named `name`, written as

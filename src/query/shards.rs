@@ -235,7 +235,6 @@ impl CacheJob {
     }
 }
 
-/// Work for a shard.
 /// The shard a query is answered on. It answers its own part of a cache job in place: sent
 /// through its job channel instead, the part would wait behind the shard's other runnable
 /// tasks (a write's slices) once to be read and once more for the reply to be picked up.
@@ -263,6 +262,7 @@ impl HereShard for OffShard {
 /// `here` for callers on no shard.
 pub const OFF_SHARD: Option<&OffShard> = None;
 
+/// Work for a shard.
 #[derive(Debug)]
 pub enum ShardJob {
     Snapshot(SnapshotJob),
