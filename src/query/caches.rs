@@ -178,7 +178,7 @@ impl CacheTable {
     /// it passes), with the columns of `projection` (indexes into [`Self::schema`], not
     /// empty) or all.
     /// `here` is the shard the caller runs on, if any (see [`HereShard`]).
-    pub async fn answer<H: HereShard + ?Sized>(
+    pub async fn answer<H: HereShard>(
         &self,
         filters: Vec<KeyFilter>,
         projection: Option<&Vec<usize>>,
@@ -379,7 +379,7 @@ impl TableProvider for LastCacheTable {
 }
 
 impl LastCacheTable {
-    async fn answer<H: HereShard + ?Sized>(
+    async fn answer<H: HereShard>(
         &self,
         filters: Vec<KeyFilter>,
         projection: Option<&Vec<usize>>,
@@ -503,7 +503,7 @@ impl TableProvider for DistinctCacheTable {
 
 impl DistinctCacheTable {
     /// The distinct combinations of the columns at `positions` (not empty).
-    async fn answer<H: HereShard + ?Sized>(
+    async fn answer<H: HereShard>(
         &self,
         filters: Vec<KeyFilter>,
         positions: Vec<usize>,

@@ -58,7 +58,7 @@ struct CacheQuery {
 /// does not resolve (DataFusion then plans it, and reports any error).
 ///
 /// `here` is the shard the caller runs on, if any: it answers its own part in place.
-pub async fn answer<H: HereShard + ?Sized>(
+pub async fn answer<H: HereShard>(
     sql: &str,
     params: Option<&Params>,
     db: &DbSchema,

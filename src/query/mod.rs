@@ -252,11 +252,7 @@ pub enum Submitted {
 impl QueryPort {
     /// Answers `req` here if it is a cache lookup with a small answer, else sends it to the
     /// coordinator. `here` is the shard this runs on.
-    pub async fn submit<H: HereShard + ?Sized>(
-        &self,
-        mut req: QueryRequest,
-        here: &H,
-    ) -> Submitted {
+    pub async fn submit<H: HereShard>(&self, mut req: QueryRequest, here: &H) -> Submitted {
         let snapshot = self.catalog.snapshot();
         if let Some(db) = snapshot.database(&req.database) {
             let looked_up =

@@ -346,7 +346,7 @@ impl ShardHandles {
     /// Every shard's answer to the cache job `make` builds, in shard order. The part of
     /// `here` (the shard the caller runs on, if any) is answered in place, after the other
     /// shards have theirs to work on.
-    pub async fn cache<H: HereShard + ?Sized>(
+    pub async fn cache<H: HereShard>(
         &self,
         make: impl Fn(oneshot::Sender<Result<RecordBatch, CacheError>>) -> CacheJob,
         here: Option<&H>,
