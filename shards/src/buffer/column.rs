@@ -102,6 +102,9 @@ impl Column {
 pub struct Dictionary {
     codes: HashMap<Box<str>, u32>,
     values: Vec<Box<str>>,
+    /// What [`Dictionary::bytes`] reports, kept as values are added: the buffer's size is
+    /// asked for on every write, and a tag like a host name can hold 100,000 values.
+    bytes: usize,
 }
 
 impl Dictionary {
@@ -110,6 +113,7 @@ impl Dictionary {
             return c;
         }
         let c = self.values.len() as u32;
+        self.bytes += Self::value_bytes(v);
         self.values.push(v.into());
         self.codes.insert(v.into(), c);
         c
@@ -132,7 +136,33 @@ impl Dictionary {
         self.values.is_empty()
     }
 
+    /// Heap bytes held, approximately: each value twice (the list and the map's key) and
+    /// the per-entry overhead of both.
     pub(crate) fn bytes(&self) -> usize {
-        self.values.iter().map(|v| 2 * v.len() + 40).sum()
+        self.bytes
+    }
+
+    fn value_bytes(v: &str) -> usize {
+        2 * v.len() + 40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dictionarys_size_counts_each_distinct_value_once() {
+        let mut d = Dictionary::default();
+        assert_eq!(d.bytes(), 0);
+        for v in ["host_1", "host_22", "host_1", "", "host_22"] {
+            d.code(v);
+        }
+        let expected: usize = ["host_1", "host_22", ""]
+            .iter()
+            .map(|v| Dictionary::value_bytes(v))
+            .sum();
+        assert_eq!(d.bytes(), expected);
+        assert_eq!(d.len(), 3);
     }
 }
