@@ -5,6 +5,7 @@
 //! write partially and answer `{"code", "message", ...}` with the first bad line.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -129,7 +130,7 @@ pub(crate) fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
 
 /// Serves one write request.
 pub async fn handle(
-    ctx: &ShardCtx,
+    ctx: &Rc<ShardCtx>,
     api: WriteApi,
     req: Request<Incoming>,
     caller: &Caller,
@@ -161,13 +162,26 @@ pub async fn handle(
         }
         Err(e) => return body_error(api, &e, limit),
     };
-    let mut rows = ctx.take_rows();
-    let response = write_body(ctx, api, &params, &body, &mut rows).await;
-    ctx.give_rows(rows);
-    if let Ok(text) = Arc::try_unwrap(body) {
-        ctx.give_buffer(text.into_bytes());
-    }
-    response
+    // A task of its own, detached: the write runs to its end even if the client hangs up
+    // (and hyper drops this future) meanwhile. Once a batch is in the WAL, the buffer gets
+    // all of it, never part. Its output is `None` only if the executor cancelled the task,
+    // which it does only when it shuts down.
+    let shard = Rc::clone(ctx);
+    let write = glommio::spawn_local(async move {
+        let mut rows = shard.take_rows();
+        let response = write_body(&shard, api, &params, &body, &mut rows).await;
+        shard.give_rows(rows);
+        if let Ok(text) = Arc::try_unwrap(body) {
+            shard.give_buffer(text.into_bytes());
+        }
+        response
+    });
+    write.detach().await.unwrap_or_else(|| {
+        api.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down; the write may not have been applied",
+        )
+    })
 }
 
 /// Plans and writes a body that was read whole.
