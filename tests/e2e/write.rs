@@ -471,3 +471,47 @@ fn racing_writers_cannot_give_a_new_column_two_types() {
         );
     }
 }
+
+/// A client that sends a whole write and hangs up without waiting for the answer: the write
+/// is applied whole (not cut off between its WAL append and the end of its apply).
+#[test]
+fn a_write_whose_client_hangs_up_is_applied_whole() {
+    let s = Server::start(1);
+    let lines = 50_000;
+    let body: String = (0..lines)
+        .map(|i| {
+            format!(
+                "hangup,host=h{} v={i}i {}\n",
+                i % 997,
+                1_700_000_000_000_000_000i64 + i
+            )
+        })
+        .collect();
+    let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        c,
+        "POST /api/v3/write_lp?db=gone&precision=nanosecond HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.write_all(body.as_bytes()).unwrap();
+    // Every byte of the request precedes the end of the stream, so the server reads it all.
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(c);
+    // The write's end is not observable from here; wait for the rows, up to a generous bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = 0;
+    while std::time::Instant::now() < deadline {
+        let (status, _, text) = s.query("gone", "SELECT count(*) AS n FROM hangup", "json");
+        if status == 200 {
+            seen = serde_json::from_str::<serde_json::Value>(&text).unwrap()[0]["n"]
+                .as_i64()
+                .unwrap();
+            if seen == lines {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(seen, lines, "rows of the abandoned write");
+}
