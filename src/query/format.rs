@@ -18,6 +18,8 @@ use arrow::json::writer::{
 };
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
+
+use super::json_rows::{write_rows, RowSeparator};
 use parquet::file::properties::WriterProperties;
 
 /// A result format.
@@ -96,7 +98,7 @@ impl JsonFormat for ArrayContinue {
 }
 
 /// Arrow's JSON writer with the fast timestamp and string encoders.
-fn json_writer() -> WriterBuilder {
+pub(crate) fn json_writer() -> WriterBuilder {
     WriterBuilder::new().with_encoder_factory(Arc::new(FastJson))
 }
 
@@ -189,7 +191,14 @@ impl Encoder {
         };
         match self.format {
             Format::Json if batch.num_rows() > 0 => {
-                if first_rows {
+                let separator = match first_rows {
+                    true => RowSeparator::ArrayFirst,
+                    false => RowSeparator::ArrayNext,
+                };
+                // Arrow's writer is the fallback for types `write_rows` does not write.
+                if write_rows(batch, separator, &mut out) {
+                    // Written.
+                } else if first_rows {
                     let mut w = json_writer().build::<_, ArrayStart>(&mut out);
                     w.write(batch)?;
                     w.finish()?;
@@ -200,6 +209,7 @@ impl Encoder {
                 }
             }
             Format::Json => {}
+            Format::JsonLines if write_rows(batch, RowSeparator::Lines, &mut out) => {}
             Format::JsonLines => {
                 let mut w = json_writer().build::<_, LineDelimited>(&mut out);
                 w.write(batch)?;

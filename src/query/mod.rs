@@ -16,6 +16,7 @@ pub mod caches;
 pub mod catalog;
 pub mod direct;
 pub mod format;
+pub mod json_rows;
 pub mod json_strings;
 pub mod log;
 pub mod parquet;

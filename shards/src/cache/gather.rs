@@ -35,11 +35,15 @@ pub(crate) fn boolean(values: &[bool], valid: &[bool], picks: &[usize]) -> Array
     ))
 }
 
-/// A validity buffer, or none when nothing is null.
-fn nulls(valid: impl Iterator<Item = bool>) -> Option<NullBuffer> {
+/// A validity buffer, or none when nothing is null. Cached values are nearly always valid,
+/// so the iterator is first read to find a null, and the bitmap is built only if one exists
+/// (building it bit by bit cost as much as gathering the values).
+fn nulls(valid: impl Iterator<Item = bool> + Clone) -> Option<NullBuffer> {
+    if valid.clone().all(|v| v) {
+        return None;
+    }
     let bits: BooleanBuffer = valid.collect();
-    let nulls = NullBuffer::new(bits);
-    (nulls.null_count() > 0).then_some(nulls)
+    Some(NullBuffer::new(bits))
 }
 
 /// A string array of `values` (`None` is null). Iterates them twice: once to size the
