@@ -7,6 +7,7 @@
 //! close this shard's mesh senders, wait until every peer has closed theirs (so no forwarded
 //! write is still in flight), then write and sync what the WAL holds.
 
+pub mod cache_backfill;
 mod fault;
 pub mod layout;
 pub mod limits;
@@ -427,6 +428,7 @@ async fn shard_start(
         queries: a.queries,
     }));
     glommio::spawn_local(persist::snapshot_loop(ctx.clone())).detach();
+    glommio::spawn_local(cache_backfill::run(ctx.clone())).detach();
     {
         let ctx = ctx.clone();
         glommio::spawn_local(async move { ctx.evict_caches(CACHE_EVICT_INTERVAL).await }).detach();

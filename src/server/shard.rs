@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use glommio::channels::channel_mesh::Senders;
 use shardline_shards::buffer::{ShardBuffer, Value};
-use shardline_shards::cache::ShardCaches;
+use shardline_shards::cache::{FileBackfill, ShardCaches};
 use shardline_shards::ingest::{Applier, BatchHeader};
 use shardline_shards::rows::ParsedRows;
 use shardline_shards::schema::{CatalogSnapshot, ColumnType};
@@ -107,6 +107,10 @@ pub struct ShardCtx {
     pub persist: super::persist::PersistState,
     /// Last-value and distinct-value caches, fed right after the buffer.
     pub caches: RefCell<ShardCaches>,
+    /// New caches still to be backfilled from the shard's files, and the signal that there
+    /// are some (see [`super::cache_backfill`]).
+    pub cache_backfills: RefCell<Vec<FileBackfill>>,
+    pub cache_backfill_wake: event_listener::Event,
     applier: RefCell<Applier>,
     /// Writes apply to the buffer in WAL order.
     turns: super::turns::Turns,
@@ -169,6 +173,8 @@ impl ShardCtx {
             buffer: RefCell::new(p.buffer),
             persist: p.persist,
             caches: RefCell::new(ShardCaches::with_memory_limit(Some(p.config.cache_limit))),
+            cache_backfills: RefCell::default(),
+            cache_backfill_wake: event_listener::Event::new(),
             applier: RefCell::new(Applier::default()),
             turns: super::turns::Turns::default(),
             rows_pool: RefCell::default(),
@@ -286,7 +292,8 @@ impl ShardCtx {
     }
 
     /// Brings the caches to the catalog's set (backfilling new ones from the frozen and
-    /// active buffers). Cheap when the catalog has not changed.
+    /// active buffers, and queueing them for the shard's files). Cheap when the catalog has
+    /// not changed.
     pub fn sync_caches(&self, snapshot: &CatalogSnapshot) {
         let mut caches = self.caches.borrow_mut();
         if caches.synced_with(snapshot) {
@@ -299,7 +306,11 @@ impl ShardCtx {
             buffers.push(&f.buffer);
         }
         buffers.push(&active);
-        caches.sync(snapshot, &buffers, crate::now_ns());
+        let backfills = caches.sync(snapshot, &buffers, crate::now_ns());
+        if !backfills.is_empty() {
+            self.cache_backfills.borrow_mut().extend(backfills);
+            self.cache_backfill_wake.notify(usize::MAX);
+        }
     }
 
     /// Feeds the caches the rows just applied (must follow the apply with no await between).
@@ -311,7 +322,7 @@ impl ShardCtx {
         }
     }
 
-    fn report_cache_shed(&self, shed: Option<shardline_shards::cache::MemoryShed>) {
+    pub(super) fn report_cache_shed(&self, shed: Option<shardline_shards::cache::MemoryShed>) {
         if let Some(s) = shed {
             tracing::warn!(
                 shard = self.id,

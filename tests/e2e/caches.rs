@@ -465,6 +465,91 @@ fn caches_survive_a_restart() {
     assert_eq!(s.select("c", lvc_sql).len(), 10);
 }
 
+/// Polls `sql` until it returns `want` (the caches fill from files in the background).
+fn wait_for_rows(s: &Server, sql: &str, want: &[Value]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = s.select("f", sql);
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: still {got:?}, want {want:?}\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn caches_backfill_from_persisted_files_when_created_and_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--snapshot-interval", "1ms", "--gen1-duration", "1m"];
+    let mut s = Server::start_in(tmp.path(), 2, &args);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut lines = String::new();
+    for h in 0..20 {
+        let region = ["eu", "us", "ap"][h % 3];
+        for (k, ago) in [30, 20, 10].into_iter().enumerate() {
+            lines.push_str(&format!(
+                "cpu,host=h{h:02},region={region} usage={k},idle={h}i {}\n",
+                now - ago
+            ));
+        }
+    }
+    // Older than a last-value cache's default ttl (4 hours): not wanted from a file.
+    lines.push_str(&format!(
+        "cpu,host=old,region=old usage=9 {}\n",
+        now - 5 * 3600
+    ));
+    write(&s, "f", &lines);
+    // Every row persisted, so the buffer holds none of them.
+    let persisted = "SELECT sum(row_count) AS n FROM system.parquet_files WHERE table_name = 'cpu'";
+    wait_for_rows(&s, persisted, &[json!({"n": 61})]);
+
+    assert_eq!(
+        post_json(
+            &s,
+            LVC,
+            json!({"db": "f", "table": "cpu", "key_columns": ["host"], "count": 2})
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        post_json(
+            &s,
+            DVC,
+            json!({"db": "f", "table": "cpu", "columns": ["region"]})
+        )
+        .0,
+        201
+    );
+    let lvc_sql = "SELECT host, usage, idle FROM last_cache('cpu') ORDER BY host, time DESC";
+    let want: Vec<Value> = (0..20)
+        .flat_map(|h| {
+            [2, 1]
+                .map(|usage| json!({"host": format!("h{h:02}"), "usage": usage as f64, "idle": h}))
+        })
+        .collect();
+    let dvc_sql = "SELECT region FROM distinct_cache('cpu') ORDER BY region";
+    // The old row is within a distinct-value cache's default max age (1 day).
+    let regions = ["ap", "eu", "old", "us"].map(|r| json!({ "region": r }));
+    wait_for_rows(&s, lvc_sql, &want);
+    wait_for_rows(&s, dvc_sql, &regions);
+    assert!(s.log_text().contains("caches backfilled from files"));
+
+    // After a restart the WAL holds none of these rows: the caches come back from the files.
+    s.kill9();
+    let s = Server::start_in(tmp.path(), 2, &args);
+    wait_for_rows(&s, lvc_sql, &want);
+    wait_for_rows(&s, dvc_sql, &regions);
+}
+
 /// Lines of `body` sorted, so answers whose row order is unspecified compare.
 fn sorted_lines(body: &str) -> Vec<String> {
     let mut lines: Vec<String> = body.lines().map(str::to_string).collect();

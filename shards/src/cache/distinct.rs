@@ -14,6 +14,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, TimestampNanosecond
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::entries::Entries;
+use super::files::FileRows;
 use super::{output_type, CacheError, DistinctCacheDef, KeyFilter};
 use crate::buffer::TableBuffer;
 use crate::schema::TableSchema;
@@ -82,6 +83,30 @@ impl DistinctCache {
                 *s = (*s).max(seen);
             }
         }
+        self.prune();
+    }
+
+    /// Feeds rows `rows` of a file's batch, leaving out those older than `max_age` (see
+    /// [`super::files`]).
+    pub(crate) fn feed_file(&mut self, file: &FileRows<'_>, rows: Range<usize>, arrived: i64) {
+        let cutoff = arrived.saturating_sub(self.def.max_age_ns);
+        for row in rows {
+            if file.time(row) <= cutoff {
+                continue;
+            }
+            let (e, new) = self.entries.entry_of_values(|id| file.value(row, id));
+            if new {
+                self.last_seen.push(arrived);
+            } else {
+                let s = &mut self.last_seen[e as usize];
+                *s = (*s).max(arrived);
+            }
+        }
+        self.prune();
+    }
+
+    /// Keeps to `max_cardinality` (with an eighth's slack, so pruning is not paid per row).
+    fn prune(&mut self) {
         let max = self.def.max_cardinality;
         if self.last_seen.len() > max + max / 8 {
             self.keep_newest(max);

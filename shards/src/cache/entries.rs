@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::key::{hash_keys, KeyRef, KeyValue};
 use super::{CacheError, KeyFilter};
-use crate::buffer::TableBuffer;
+use crate::buffer::{TableBuffer, Value};
 use crate::schema::{ColumnType, TableSchema};
 
 const NO_ENTRY: u32 = u32::MAX;
@@ -96,6 +96,17 @@ impl Entries {
         }
         self.series_entry[sid] = found.0;
         found
+    }
+
+    /// The entry of a row whose values are read through `value_of(column id)` (a row of a
+    /// file, say), and whether it is new. Always found through the hash of its values.
+    pub(crate) fn entry_of_values<'a>(
+        &mut self,
+        value_of: impl Fn(u32) -> Value<'a>,
+    ) -> (u32, bool) {
+        let columns = &self.columns;
+        self.store
+            .find_or_insert(|k| KeyRef::of(value_of(columns[k])))
     }
 
     /// Estimated bytes held: keys (each distinct string once), per-column indexes, lookup tables.

@@ -20,6 +20,7 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, TimestampNanosecond
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::entries::Entries;
+use super::files::FileRows;
 use super::gather;
 use super::{output_type, CacheError, KeyFilter, LastCacheDef};
 use crate::buffer::{TableBuffer, Value};
@@ -219,6 +220,15 @@ impl ValueColumn {
     }
 }
 
+/// What a row does to the values of a row of the same time that an entry already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// A newer write: the fields it has replace the held ones.
+    Fields,
+    /// An older write (from a file): it only fills fields the held row lacks.
+    Nothing,
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct LastCache {
@@ -329,8 +339,36 @@ impl LastCache {
                 self.add_entry();
             }
             let time = tb.time().get(row);
-            self.insert(entry, time, arrived, |id| {
+            self.insert(entry, time, arrived, Replace::Fields, |id| {
                 tb.value(row, &table.columns[id as usize])
+            });
+        }
+    }
+
+    /// Feeds rows `rows` of a file's batch: older writes than any fed before, so they only
+    /// fill what is missing, and left out when older than `ttl` (see [`super::files`]).
+    pub(crate) fn feed_file(
+        &mut self,
+        table: &TableSchema,
+        file: &FileRows<'_>,
+        rows: Range<usize>,
+        arrived: i64,
+    ) {
+        if table.columns.len() > self.columns_seen {
+            self.add_columns(table);
+        }
+        let cutoff = arrived.saturating_sub(self.def.ttl_ns);
+        for row in rows {
+            let time = file.time(row);
+            if time <= cutoff {
+                continue;
+            }
+            let (entry, new) = self.entries.entry_of_values(|id| file.value(row, id));
+            if new {
+                self.add_entry();
+            }
+            self.insert(entry, time, arrived, Replace::Nothing, |id| {
+                file.value(row, id)
             });
         }
     }
@@ -348,12 +386,14 @@ impl LastCache {
     }
 
     /// Puts a row's values (read through `value_of(column id)`) into an entry, if it is
-    /// among the entry's `count` newest.
+    /// among the entry's `count` newest; `replace` says what it does to a row of the same
+    /// time already there.
     fn insert<'v>(
         &mut self,
         entry: u32,
         time: i64,
         arrived: i64,
+        replace: Replace,
         value_of: impl Fn(u32) -> Value<'v>,
     ) {
         // Expired values make room: a new row never loses to one the cache no longer serves.
@@ -374,12 +414,17 @@ impl LastCache {
             p += 1;
         }
         if p < len && self.times[base + p] == time {
-            // The same point again: the fields it gives win, the others stay.
+            // The same point again: a newer write's fields win, the others stay; an older
+            // write's fill only the fields the point lacks.
             let slot = base + p;
             self.arrived[slot] = self.arrived[slot].max(arrived);
             for v in &mut self.values {
                 let x = value_of(v.id);
-                if x != Value::Null {
+                let wanted = match replace {
+                    Replace::Fields => true,
+                    Replace::Nothing => !v.valid[slot],
+                };
+                if x != Value::Null && wanted {
                     v.set(slot, x);
                 }
             }

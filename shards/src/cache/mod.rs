@@ -11,7 +11,8 @@
 //!   without an await in between.
 //! - The set of caches follows the catalog snapshot: [`ShardCaches::sync`] creates the caches
 //!   that appeared, backfilled from the rows the shard holds in memory, and drops the ones
-//!   that went (with their table or database, too).
+//!   that went (with their table or database, too). It returns the new caches, for the
+//!   caller to feed the shard's Parquet files to ([`ShardCaches::feed_file`], [`files`]).
 //! - Time is always the caller's (`now_ns`), never read here, so tests drive expiry.
 //! - With a memory limit, the caches' estimated size stays under it: past it, the entries
 //!   whose newest value arrived longest ago go (across all of the shard's caches), down to
@@ -26,6 +27,7 @@
 
 pub mod distinct;
 mod entries;
+pub mod files;
 mod gather;
 pub mod key;
 pub mod last;
@@ -33,6 +35,9 @@ pub mod last;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::ops::Range;
+
+use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 
 use crate::buffer::ShardBuffer;
@@ -103,6 +108,20 @@ pub struct KeyFilter {
     /// (distinct-value).
     pub position: usize,
     pub values: Vec<KeyValue>,
+}
+
+/// New caches of one table, to be backfilled from the shard's Parquet files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileBackfill {
+    pub database: u32,
+    pub table: u32,
+    /// Cache ids.
+    pub last: Vec<u64>,
+    pub distinct: Vec<u64>,
+    /// The columns any of them reads (ids, ascending; `time` is always read).
+    pub columns: Vec<u32>,
+    /// No row older than this can be wanted by any of them (see [`files`]).
+    pub since_ns: i64,
 }
 
 /// Why a cache could not answer.
@@ -290,9 +309,17 @@ impl ShardCaches {
     /// Brings the set of caches to `snapshot`'s: new ones are backfilled from `buffers`
     /// (oldest first, the active one last), removed ones dropped. Cheap when the catalog
     /// has not changed.
-    pub fn sync(&mut self, snapshot: &CatalogSnapshot, buffers: &[&ShardBuffer], now_ns: i64) {
+    /// Returns, per table, the new caches, which the shard's files should backfill too
+    /// ([`ShardCaches::feed_file`]).
+    pub fn sync(
+        &mut self,
+        snapshot: &CatalogSnapshot,
+        buffers: &[&ShardBuffer],
+        now_ns: i64,
+    ) -> Vec<FileBackfill> {
+        let mut backfills = Vec::new();
         if self.version == Some(snapshot.version) {
-            return;
+            return backfills;
         }
         // Catch up first, so that new and old caches of a table stand at the same row.
         // Keeping to the memory limit may shed here too; that shed goes unreported.
@@ -311,6 +338,14 @@ impl ShardCaches {
                     continue;
                 }
                 let entry = self.tables.entry((db.id, t.id)).or_default();
+                let mut backfill = FileBackfill {
+                    database: db.id,
+                    table: t.id,
+                    last: Vec::new(),
+                    distinct: Vec::new(),
+                    columns: Vec::new(),
+                    since_ns: now_ns,
+                };
                 let mut fresh_last = Vec::new();
                 for def in &t.last_caches {
                     if !entry.last.iter().any(|c| c.def().id == def.id) {
@@ -321,6 +356,11 @@ impl ShardCaches {
                             }
                         }
                         backfilled += c.entry_slots();
+                        backfill.last.push(def.id);
+                        backfill.columns.extend(&def.key_columns);
+                        backfill.columns.extend(def.value_columns_of(t));
+                        backfill.since_ns =
+                            backfill.since_ns.min(now_ns.saturating_sub(def.ttl_ns));
                         fresh_last.push(c);
                     }
                 }
@@ -334,6 +374,10 @@ impl ShardCaches {
                             }
                         }
                         backfilled += c.len();
+                        backfill.distinct.push(def.id);
+                        backfill.columns.extend(&def.columns);
+                        backfill.since_ns =
+                            backfill.since_ns.min(now_ns.saturating_sub(def.max_age_ns));
                         entry.distinct.push(c);
                     }
                 }
@@ -342,6 +386,11 @@ impl ShardCaches {
                         entry.buffer_id = active.id();
                         entry.fed_rows = active.table(db.id, t.id).map_or(0, |tb| tb.rows());
                     }
+                }
+                if !backfill.last.is_empty() || !backfill.distinct.is_empty() {
+                    backfill.columns.sort_unstable();
+                    backfill.columns.dedup();
+                    backfills.push(backfill);
                 }
                 wanted.insert(
                     (db.id, t.id),
@@ -362,6 +411,56 @@ impl ShardCaches {
         });
         self.version = Some(snapshot.version);
         self.added_since_measure += backfilled;
+        backfills
+    }
+
+    /// Feeds rows `rows` of `batch`, read from one of the shard's Parquet files in
+    /// [`files::read_schema`]'s shape, to the caches `backfill` names (see [`files`] for how
+    /// such rows are treated). Returns `Ok(false)` when none of those caches exists any more
+    /// (the rest of the backfill can be dropped), and what keeping to the memory limit
+    /// dropped.
+    pub fn feed_file(
+        &mut self,
+        snapshot: &CatalogSnapshot,
+        backfill: &FileBackfill,
+        batch: &RecordBatch,
+        rows: Range<usize>,
+        now_ns: i64,
+    ) -> Result<(bool, Option<MemoryShed>), CacheError> {
+        let table = snapshot
+            .database_by_id(backfill.database)
+            .filter(|d| d.deleted_at_ns.is_none())
+            .and_then(|d| d.table_by_id(backfill.table));
+        let (Some(table), Some(tc)) = (
+            table,
+            self.tables.get_mut(&(backfill.database, backfill.table)),
+        ) else {
+            return Ok((false, None));
+        };
+        let file_rows = files::FileRows::new(table, batch)?;
+        let rows = rows.start.min(file_rows.len())..rows.end.min(file_rows.len());
+        let mut any = false;
+        for c in tc
+            .last
+            .iter_mut()
+            .filter(|c| backfill.last.contains(&c.def().id))
+        {
+            let before = c.entry_slots();
+            c.feed_file(table, &file_rows, rows.clone(), now_ns);
+            self.added_since_measure += c.entry_slots().saturating_sub(before);
+            any = true;
+        }
+        for c in tc
+            .distinct
+            .iter_mut()
+            .filter(|c| backfill.distinct.contains(&c.def().id))
+        {
+            let before = c.len();
+            c.feed_file(&file_rows, rows.clone(), now_ns);
+            self.added_since_measure += c.len().saturating_sub(before);
+            any = true;
+        }
+        Ok((any, self.keep_to_limit()))
     }
 
     /// Feeds every cache the rows `buffer` gained since the last feed. `buffer` is the
@@ -403,6 +502,12 @@ impl ShardCaches {
             }
             tc.fed_rows = rows;
         }
+        self.keep_to_limit()
+    }
+
+    /// Measures the caches, and sheds entries past the limit, when the entries added since
+    /// the last measure could have crossed it (or have made the estimate stale).
+    fn keep_to_limit(&mut self) -> Option<MemoryShed> {
         let limit = self.memory_limit?;
         let grown = self.added_since_measure * self.bytes_per_entry;
         let stale = self.added_since_measure > self.measured_entries.max(REMEASURE_ENTRIES);

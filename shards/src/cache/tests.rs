@@ -628,3 +628,122 @@ fn a_memory_limit_drops_the_entries_fed_longest_ago() {
         .unwrap();
     assert_eq!(floats(&b, "usage"), [Some(0.5), Some(9999.0)]);
 }
+
+/// A batch as the shard reads a file for its caches: `(host, usage, n, time)` rows.
+fn file_batch(t: &TableSchema, rows: &[(&str, Option<f64>, Option<i64>, i64)]) -> RecordBatch {
+    use arrow_array::{Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
+    let ids: Vec<u32> = ["host", "usage", "n"]
+        .iter()
+        .map(|n| t.column(n).unwrap().id)
+        .collect();
+    let schema = files::read_schema(t, &ids);
+    assert_eq!(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>(),
+        ["host", "usage", "n", "time"]
+    );
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.2))),
+            Arc::new(TimestampNanosecondArray::from_iter_values(
+                rows.iter().map(|r| r.3),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn file_rows_fill_in_without_replacing_newer_writes() {
+    let cat = catalog(
+        1,
+        6,
+        vec![last_def(1, &[1], None, 2, 1_000)],
+        vec![distinct_def(2, &[1], 10, 500)],
+    );
+    let t = table(&cat);
+    let mut caches = ShardCaches::default();
+    let mut buf = ShardBuffer::default();
+    apply(
+        &mut buf,
+        &cat,
+        "cpu,host=a usage=5 2000\ncpu,host=a usage=6 2100\n",
+    );
+    let backfills = caches.sync(&cat, &[&buf], 2_500);
+    assert_eq!(
+        backfills,
+        [FileBackfill {
+            database: 0,
+            table: 0,
+            last: vec![1],
+            distinct: vec![2],
+            columns: vec![1, 2, 3, 4, 5],
+            since_ns: 1_500,
+        }]
+    );
+    // Synced again at the same catalog version: nothing new to backfill.
+    assert!(caches.sync(&cat, &[&buf], 2_600).is_empty());
+
+    let file = file_batch(
+        t,
+        &[
+            // host a: the same point as the buffer's newest (fills only n), and an older one
+            // that is not among the 2 newest.
+            ("a", Some(60.0), Some(7), 2100),
+            ("a", Some(1.0), Some(1), 1900),
+            // host b: only in the file; its row at 1400 is past the lvc's ttl and the
+            // dvc's max age (arrival taken as its time), the one at 1800 past the dvc's only.
+            ("b", Some(2.0), None, 1800),
+            ("b", Some(3.0), None, 1400),
+            // host c: too old for either cache.
+            ("c", Some(4.0), None, 1000),
+        ],
+    );
+    let (live, shed) = caches
+        .feed_file(&cat, &backfills[0], &file, 0..file.num_rows(), 2_500)
+        .unwrap();
+    assert!(live);
+    assert_eq!(shed, None);
+    let b = caches
+        .last_cache(0, 0, 1)
+        .unwrap()
+        .query(t, &[], None, 2_500)
+        .unwrap();
+    assert_eq!(
+        strings(&b, "host"),
+        [Some("a".into()), Some("a".into()), Some("b".into())]
+    );
+    assert_eq!(times(&b), [2100, 2000, 1800]);
+    assert_eq!(floats(&b, "usage"), [Some(6.0), Some(5.0), Some(2.0)]);
+    assert_eq!(ints(&b, "n"), [Some(7), None, None]);
+    // File rows arrive at the backfill: they expire a ttl after it.
+    assert_eq!(
+        caches
+            .last_cache(0, 0, 1)
+            .unwrap()
+            .query(t, &[], None, 3_500)
+            .unwrap()
+            .num_rows(),
+        0
+    );
+    let d = caches
+        .distinct_cache(0, 0, 2)
+        .unwrap()
+        .query(t, &[], None, 2_500)
+        .unwrap();
+    assert_eq!(strings(&d, "host"), [Some("a".into())]);
+
+    // A backfill for caches that have since gone reports it, and feeds nothing.
+    let gone = catalog(2, 6, vec![], vec![]);
+    caches.sync(&gone, &[&buf], 2_600);
+    let (live, _) = caches
+        .feed_file(&gone, &backfills[0], &file, 0..file.num_rows(), 2_600)
+        .unwrap();
+    assert!(!live);
+}

@@ -15,9 +15,12 @@
 
 use std::sync::Arc;
 
-use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{new_null_array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 
 use crate::schema::{ColumnType, TableSchema};
 
@@ -124,13 +127,48 @@ fn read_shaped(
     f: &ParquetFile,
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, PersistError> {
-    let bytes = storage.get(&f.location())?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
-        .with_batch_size(64 * 1024)
-        .build()?;
     let mut out = Vec::new();
+    read_each(storage, f, schema, i64::MIN, |b| {
+        out.push(b);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Reads the rows of a file whose time is at least `since_ns`, shaped as `schema` (columns
+/// matched by name and cast to its types, missing ones null; only those columns are
+/// decoded), and hands them to `each` a batch at a time until it returns `false`.
+pub fn read_each(
+    storage: &Storage,
+    f: &ParquetFile,
+    schema: &SchemaRef,
+    since_ns: i64,
+    mut each: impl FnMut(RecordBatch) -> bool,
+) -> Result<(), PersistError> {
+    let bytes = storage.get(&f.location())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
+    let file_schema = builder.schema().clone();
+    let roots: Vec<usize> = schema
+        .fields()
+        .iter()
+        .filter_map(|field| file_schema.index_of(field.name()).ok())
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).build()?;
     for b in reader {
-        let b = b?;
+        let mut b = b?;
+        if since_ns != i64::MIN {
+            if let Some(t) = b
+                .column_by_name("time")
+                .and_then(|t| t.as_primitive_opt::<TimestampNanosecondType>())
+            {
+                let recent: BooleanArray = t
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| v >= since_ns)))
+                    .collect();
+                b = arrow_select::filter::filter_record_batch(&b, &recent)?;
+            }
+        }
         let cols: Vec<ArrayRef> = schema
             .fields()
             .iter()
@@ -140,9 +178,16 @@ fn read_shaped(
                 None => Ok(new_null_array(field.data_type(), b.num_rows())),
             })
             .collect::<Result<_, _>>()?;
-        out.push(RecordBatch::try_new(schema.clone(), cols)?);
+        let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+        if !each(RecordBatch::try_new_with_options(
+            schema.clone(),
+            cols,
+            &options,
+        )?) {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Merges one run of files (indices into `manifest.files`) into a new file and returns the
