@@ -35,6 +35,12 @@ fn post_json(s: &Server, path: &str, body: Value) -> (u16, String) {
     s.send("POST", path, Some(&body.to_string()))
 }
 
+/// Creates a cache, which must be new (201).
+fn create(s: &Server, path: &str, body: Value) {
+    let (status, text) = post_json(s, path, body);
+    assert_eq!(status, 201, "{text}");
+}
+
 fn error_of(body: &str) -> String {
     json(body)["error"].as_str().unwrap_or_default().to_string()
 }
@@ -420,23 +426,15 @@ fn caches_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(tmp.path(), 2, &[]);
     write(&s, "c", &cpu_lines(10, 2));
-    assert_eq!(
-        post_json(
-            &s,
-            LVC,
-            json!({"db": "c", "table": "cpu", "key_columns": ["host"], "count": 2})
-        )
-        .0,
-        201
+    create(
+        &s,
+        LVC,
+        json!({"db": "c", "table": "cpu", "key_columns": ["host"], "count": 2}),
     );
-    assert_eq!(
-        post_json(
-            &s,
-            DVC,
-            json!({"db": "c", "table": "cpu", "columns": ["region"]})
-        )
-        .0,
-        201
+    create(
+        &s,
+        DVC,
+        json!({"db": "c", "table": "cpu", "columns": ["region"]}),
     );
     write(&s, "c", "cpu,host=h001,region=us usage=30 30\n");
     let lvc_sql = "SELECT host, usage, time FROM last_cache('cpu') ORDER BY host, time DESC";
@@ -453,14 +451,10 @@ fn caches_survive_a_restart() {
     // A recreated cache of a deleted name is a new, empty-then-backfilled cache.
     let path = format!("{LVC}?db=c&table=cpu&name=cpu_host_last_cache");
     assert_eq!(s.send("DELETE", &path, None).0, 200);
-    assert_eq!(
-        post_json(
-            &s,
-            LVC,
-            json!({"db": "c", "table": "cpu", "key_columns": ["host"]})
-        )
-        .0,
-        201
+    create(
+        &s,
+        LVC,
+        json!({"db": "c", "table": "cpu", "key_columns": ["host"]}),
     );
     assert_eq!(s.select("c", lvc_sql).len(), 10);
 }
@@ -511,23 +505,15 @@ fn caches_backfill_from_persisted_files_when_created_and_after_a_restart() {
     let persisted = "SELECT sum(row_count) AS n FROM system.parquet_files WHERE table_name = 'cpu'";
     wait_for_rows(&s, persisted, &[json!({"n": 61})]);
 
-    assert_eq!(
-        post_json(
-            &s,
-            LVC,
-            json!({"db": "f", "table": "cpu", "key_columns": ["host"], "count": 2})
-        )
-        .0,
-        201
+    create(
+        &s,
+        LVC,
+        json!({"db": "f", "table": "cpu", "key_columns": ["host"], "count": 2}),
     );
-    assert_eq!(
-        post_json(
-            &s,
-            DVC,
-            json!({"db": "f", "table": "cpu", "columns": ["region"]})
-        )
-        .0,
-        201
+    create(
+        &s,
+        DVC,
+        json!({"db": "f", "table": "cpu", "columns": ["region"]}),
     );
     let lvc_sql = "SELECT host, usage, idle FROM last_cache('cpu') ORDER BY host, time DESC";
     let want: Vec<Value> = (0..20)
