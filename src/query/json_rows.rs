@@ -183,8 +183,9 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
     use arrow::json::writer::{JsonArray, LineDelimited};
 
-    /// A small xorshift generator, so the tests are the same on every run.
-    struct Rng(u64);
+    /// A small xorshift generator, so the tests are the same on every run; `.1` says whether
+    /// it makes nulls.
+    struct Rng(u64, bool);
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
@@ -193,11 +194,11 @@ mod tests {
             self.0
         }
         fn null(&mut self) -> bool {
-            self.next().is_multiple_of(5)
+            self.next().is_multiple_of(5) && self.1
         }
     }
 
-    /// `rows` values from `value`, about one in five of them null.
+    /// `rows` values from `value`, about one in five of them null if `r` makes nulls.
     fn opts<T>(
         rows: usize,
         r: &mut Rng,
@@ -208,10 +209,10 @@ mod tests {
             .collect()
     }
 
-    /// A batch with every type written here, nulls scattered through each column, and the
-    /// edge values of each type.
-    fn batch(rows: usize, seed: u64) -> RecordBatch {
-        let r = &mut Rng(seed);
+    /// A batch with every type written here, nulls scattered through each column (or none,
+    /// without `nulls`), and the edge values of each type.
+    fn batch(rows: usize, seed: u64, nulls: bool) -> RecordBatch {
+        let r = &mut Rng(seed, nulls);
         let floats = [
             0.0,
             -0.0,
@@ -326,9 +327,10 @@ mod tests {
 
     #[test]
     fn rows_match_arrows_writer() {
-        for (rows, seed) in [(1, 1), (7, 2), (500, 3), (2_000, 0x2545_f491_4f6c_dd1d)] {
-            let one = batch(rows, seed);
-            let two = batch(rows, seed ^ 0xdead_beef);
+        let cases = [(1, 1), (7, 2), (500, 3), (2_000, 0x2545_f491_4f6c_dd1d)];
+        for ((rows, seed), nulls) in cases.into_iter().flat_map(|c| [(c, true), (c, false)]) {
+            let one = batch(rows, seed, nulls);
+            let two = batch(rows, seed ^ 0xdead_beef, nulls);
 
             let mut lines = Vec::new();
             assert!(write_rows(&one, RowSeparator::Lines, &mut lines));
