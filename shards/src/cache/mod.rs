@@ -33,9 +33,8 @@ pub mod key;
 pub mod last;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-
 use std::ops::Range;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::DataType;
