@@ -112,12 +112,13 @@ impl TableFunctionImpl for CacheFunction {
             Some(e) => Some(string_arg(e).ok_or_else(usage)?),
             None => None,
         };
-        Ok(
-            match CacheTable::resolve(self.kind, &self.db, &self.shards, table_name, name)? {
-                CacheTable::Last(t) => Arc::new(t),
-                CacheTable::Distinct(t) => Arc::new(t),
-            },
-        )
+        Ok(Arc::new(CacheTable::resolve(
+            self.kind,
+            &self.db,
+            &self.shards,
+            table_name,
+            name,
+        )?))
     }
 }
 
@@ -192,6 +193,46 @@ impl CacheTable {
                     .await
             }
         }
+    }
+}
+
+/// The table `last_cache(...)` and `distinct_cache(...)` give DataFusion.
+#[async_trait]
+impl TableProvider for CacheTable {
+    fn schema(&self) -> SchemaRef {
+        CacheTable::schema(self).clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        Ok(pushdown(filters, self.keys()))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let filters = key_filters(filters, self.keys());
+        // With no column projected (`count(*)`), the rows are answered with every column
+        // (a distinct-value cache's rows are distinct over all of them) and only counted.
+        let count_only = projection.is_some_and(|p| p.is_empty());
+        let columns = projection.filter(|p| !p.is_empty());
+        let out = self.answer(filters, columns, OFF_SHARD).await?;
+        if count_only {
+            let options = RecordBatchOptions::new().with_row_count(Some(out.num_rows()));
+            let empty = Arc::new(Schema::empty());
+            return memory_exec(RecordBatch::try_new_with_options(empty, vec![], &options)?);
+        }
+        memory_exec(out)
     }
 }
 
@@ -347,37 +388,6 @@ impl LastCacheTable {
     }
 }
 
-#[async_trait]
-impl TableProvider for LastCacheTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        Ok(pushdown(filters, &self.keys))
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let batch = self
-            .answer(key_filters(filters, &self.keys), projection, OFF_SHARD)
-            .await?;
-        memory_exec(batch)
-    }
-}
-
 impl LastCacheTable {
     async fn answer<H: HereShard>(
         &self,
@@ -457,47 +467,6 @@ impl DistinctCacheTable {
             def,
             shards,
         }
-    }
-}
-
-#[async_trait]
-impl TableProvider for DistinctCacheTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        Ok(pushdown(filters, &self.columns))
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let filters = key_filters(filters, &self.columns);
-        // Distinct over the projected columns; with none projected (`count(*)`), over all.
-        let positions: Vec<usize> = match projection {
-            Some(p) if !p.is_empty() => p.clone(),
-            _ => (0..self.columns.len()).collect(),
-        };
-        let out = self.answer(filters, positions, OFF_SHARD).await?;
-        if projection.is_some_and(|p| p.is_empty()) {
-            // Only the row count matters.
-            let options = RecordBatchOptions::new().with_row_count(Some(out.num_rows()));
-            let empty = Arc::new(Schema::empty());
-            return memory_exec(RecordBatch::try_new_with_options(empty, vec![], &options)?);
-        }
-        memory_exec(out)
     }
 }
 
