@@ -143,10 +143,42 @@ pub fn read_each(
     f: &ParquetFile,
     schema: &SchemaRef,
     since_ns: i64,
+    each: impl FnMut(RecordBatch) -> bool,
+) -> Result<(), PersistError> {
+    // A local file is read in place, so only the wanted columns' pages leave the disk.
+    match storage.local_file(&f.location()) {
+        Some(path) => {
+            let file = std::fs::File::open(&path).map_err(|source| PersistError::Io {
+                what: format!("opening {}", path.display()),
+                source,
+            })?;
+            read_each_from(
+                ParquetRecordBatchReaderBuilder::try_new(file)?,
+                schema,
+                since_ns,
+                each,
+            )
+        }
+        None => {
+            let bytes = storage.get(&f.location())?;
+            read_each_from(
+                ParquetRecordBatchReaderBuilder::try_new(bytes)?,
+                schema,
+                since_ns,
+                each,
+            )
+        }
+    }
+}
+
+/// [`read_each`] from an opened file.
+fn read_each_from<T: parquet::file::reader::ChunkReader + 'static>(
+    builder: ParquetRecordBatchReaderBuilder<T>,
+    schema: &SchemaRef,
+    since_ns: i64,
     mut each: impl FnMut(RecordBatch) -> bool,
 ) -> Result<(), PersistError> {
-    let bytes = storage.get(&f.location())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
+    let builder = builder.with_batch_size(64 * 1024);
     let file_schema = builder.schema().clone();
     let roots: Vec<usize> = schema
         .fields()

@@ -71,6 +71,13 @@ impl Storage {
         Ok(())
     }
 
+    /// Where `path` is on the local file system, when objects are files there.
+    pub fn local_file(&self, path: &Path) -> Option<std::path::PathBuf> {
+        self.local_root
+            .as_ref()
+            .map(|root| root.join(path.as_ref()))
+    }
+
     pub fn get(&self, path: &Path) -> Result<Bytes, PersistError> {
         futures_executor::block_on(async { self.store.get(path).await?.bytes().await })
             .map_err(PersistError::Store)
