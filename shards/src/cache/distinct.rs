@@ -74,14 +74,8 @@ impl DistinctCache {
         arrived: i64,
     ) {
         for row in rows {
-            let (e, new) = self.entries.entry_of(table, tb, buffer_id, row);
-            let seen = arrived;
-            if new {
-                self.last_seen.push(seen);
-            } else {
-                let s = &mut self.last_seen[e as usize];
-                *s = (*s).max(seen);
-            }
+            let entry = self.entries.entry_of(table, tb, buffer_id, row);
+            self.seen(entry, arrived);
         }
         self.prune();
     }
@@ -94,15 +88,21 @@ impl DistinctCache {
             if file.time(row) <= cutoff {
                 continue;
             }
-            let (e, new) = self.entries.entry_of_values(|id| file.value(row, id));
-            if new {
-                self.last_seen.push(arrived);
-            } else {
-                let s = &mut self.last_seen[e as usize];
-                *s = (*s).max(arrived);
-            }
+            let entry = self.entries.entry_of_values(|id| file.value(row, id));
+            self.seen(entry, arrived);
         }
         self.prune();
+    }
+
+    /// Records that a combination (with whether it is new, as the entry lookup says) was
+    /// seen at `at`.
+    fn seen(&mut self, (entry, new): (u32, bool), at: i64) {
+        if new {
+            self.last_seen.push(at);
+        } else {
+            let s = &mut self.last_seen[entry as usize];
+            *s = (*s).max(at);
+        }
     }
 
     /// Keeps to `max_cardinality` (with an eighth's slack, so pruning is not paid per row).

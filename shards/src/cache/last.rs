@@ -222,11 +222,11 @@ impl ValueColumn {
 
 /// What a row does to the values of a row of the same time that an entry already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replace {
+enum SamePoint {
     /// A newer write: the fields it has replace the held ones.
-    Fields,
+    Overwrite,
     /// An older write (from a file): it only fills fields the held row lacks.
-    Nothing,
+    FillIn,
 }
 
 /// See the module documentation.
@@ -330,18 +330,16 @@ impl LastCache {
         rows: Range<usize>,
         arrived: i64,
     ) {
-        if table.columns.len() > self.columns_seen {
-            self.add_columns(table);
-        }
+        self.follow_columns(table);
         for row in rows {
-            let (entry, new) = self.entries.entry_of(table, tb, buffer_id, row);
-            if new {
-                self.add_entry();
-            }
-            let time = tb.time().get(row);
-            self.insert(entry, time, arrived, Replace::Fields, |id| {
-                tb.value(row, &table.columns[id as usize])
-            });
+            let entry = self.entries.entry_of(table, tb, buffer_id, row);
+            self.insert(
+                entry,
+                tb.time().get(row),
+                arrived,
+                SamePoint::Overwrite,
+                |id| tb.value(row, &table.columns[id as usize]),
+            );
         }
     }
 
@@ -354,22 +352,24 @@ impl LastCache {
         rows: Range<usize>,
         arrived: i64,
     ) {
-        if table.columns.len() > self.columns_seen {
-            self.add_columns(table);
-        }
+        self.follow_columns(table);
         let cutoff = arrived.saturating_sub(self.def.ttl_ns);
         for row in rows {
             let time = file.time(row);
             if time <= cutoff {
                 continue;
             }
-            let (entry, new) = self.entries.entry_of_values(|id| file.value(row, id));
-            if new {
-                self.add_entry();
-            }
-            self.insert(entry, time, arrived, Replace::Nothing, |id| {
+            let entry = self.entries.entry_of_values(|id| file.value(row, id));
+            self.insert(entry, time, arrived, SamePoint::FillIn, |id| {
                 file.value(row, id)
             });
+        }
+    }
+
+    /// Adds the value columns `table` gained since they were last looked at.
+    fn follow_columns(&mut self, table: &TableSchema) {
+        if table.columns.len() > self.columns_seen {
+            self.add_columns(table);
         }
     }
 
@@ -385,17 +385,20 @@ impl LastCache {
         }
     }
 
-    /// Puts a row's values (read through `value_of(column id)`) into an entry, if it is
-    /// among the entry's `count` newest; `replace` says what it does to a row of the same
-    /// time already there.
+    /// Puts a row's values (read through `value_of(column id)`) into an entry (with whether
+    /// it is new, as the entry lookup says), if it is among the entry's `count` newest;
+    /// `same_point` says what it does to a row of the same time already there.
     fn insert<'v>(
         &mut self,
-        entry: u32,
+        (entry, new): (u32, bool),
         time: i64,
         arrived: i64,
-        replace: Replace,
+        same_point: SamePoint,
         value_of: impl Fn(u32) -> Value<'v>,
     ) {
+        if new {
+            self.add_entry();
+        }
         // Expired values make room: a new row never loses to one the cache no longer serves.
         let oldest = self.arrived[entry as usize * self.def.count..]
             [..self.lens[entry as usize] as usize]
@@ -420,9 +423,9 @@ impl LastCache {
             self.arrived[slot] = self.arrived[slot].max(arrived);
             for v in &mut self.values {
                 let x = value_of(v.id);
-                let wanted = match replace {
-                    Replace::Fields => true,
-                    Replace::Nothing => !v.valid[slot],
+                let wanted = match same_point {
+                    SamePoint::Overwrite => true,
+                    SamePoint::FillIn => !v.valid[slot],
                 };
                 if x != Value::Null && wanted {
                     v.set(slot, x);
