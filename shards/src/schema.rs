@@ -174,6 +174,36 @@ impl DbSchema {
         }
     }
 
+    /// This database with new settings and `tables` put in place by id (replacing a table
+    /// or appending the next one). The name index is updated rather than rebuilt, so the cost
+    /// is one reference count per table, not a hash of every name.
+    pub fn with_tables(
+        &self,
+        retention_ns: Option<i64>,
+        deleted_at_ns: Option<i64>,
+        tables: impl IntoIterator<Item = Arc<TableSchema>>,
+    ) -> DbSchema {
+        let mut db = self.clone();
+        db.retention_ns = retention_ns;
+        db.deleted_at_ns = deleted_at_ns;
+        for t in tables {
+            let id = t.id as usize;
+            if db.by_name.get(&t.name) == Some(&t.id) && t.deleted_at_ns.is_some() {
+                db.by_name.remove(&t.name);
+            } else if t.deleted_at_ns.is_none() {
+                db.by_name.insert(t.name.clone(), t.id);
+            }
+            match id.cmp(&db.tables.len()) {
+                std::cmp::Ordering::Less => db.tables[id] = t,
+                std::cmp::Ordering::Equal => db.tables.push(t),
+                std::cmp::Ordering::Greater => {
+                    panic!("table id {id} skips ids: the catalog hands out dense ids")
+                }
+            }
+        }
+        db
+    }
+
     /// The live table of that name.
     pub fn table(&self, name: &str) -> Option<&Arc<TableSchema>> {
         self.by_name.get(name).map(|&i| &self.tables[i as usize])
@@ -236,6 +266,35 @@ impl CatalogSnapshot {
             databases,
             by_name,
         }
+    }
+
+    /// This snapshot at `version` with `databases` put in place by id (replacing one or
+    /// appending the next); the name index is updated rather than rebuilt.
+    pub fn with_databases(
+        &self,
+        version: u64,
+        databases: impl IntoIterator<Item = Arc<DbSchema>>,
+    ) -> CatalogSnapshot {
+        let mut snap = self.clone();
+        snap.version = version;
+        for d in databases {
+            let id = d.id as usize;
+            if d.deleted_at_ns.is_some() {
+                if snap.by_name.get(&d.name) == Some(&d.id) {
+                    snap.by_name.remove(&d.name);
+                }
+            } else {
+                snap.by_name.insert(d.name.clone(), d.id);
+            }
+            match id.cmp(&snap.databases.len()) {
+                std::cmp::Ordering::Less => snap.databases[id] = d,
+                std::cmp::Ordering::Equal => snap.databases.push(d),
+                std::cmp::Ordering::Greater => {
+                    panic!("database id {id} skips ids: the catalog hands out dense ids")
+                }
+            }
+        }
+        snap
     }
 
     /// The live database of that name.

@@ -27,7 +27,8 @@ pub const DEFAULT_MAX_CARDINALITY: usize = 100_000;
 pub const DEFAULT_MAX_AGE_SECS: u64 = 24 * 3600;
 
 /// Which of the two kinds a cache is (for messages and errors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CacheKind {
     Last,
     Distinct,
@@ -43,7 +44,7 @@ impl std::fmt::Display for CacheKind {
 }
 
 /// A request to create a last-value cache; `None` takes the default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastCacheRequest {
     pub database: String,
     pub table: String,
@@ -55,7 +56,7 @@ pub struct LastCacheRequest {
 }
 
 /// A request to create a distinct-value cache; `None` takes the default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DistinctCacheRequest {
     pub database: String,
     pub table: String,
@@ -97,10 +98,6 @@ impl PLastCache {
             ttl_ns: secs_to_ns(self.ttl_secs),
         }
     }
-
-    pub(super) fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 impl PDistinctCache {
@@ -112,10 +109,6 @@ impl PDistinctCache {
             max_cardinality: self.max_cardinality,
             max_age_ns: secs_to_ns(self.max_age_secs),
         }
-    }
-
-    pub(super) fn name(&self) -> &str {
-        &self.name
     }
 }
 

@@ -7,6 +7,8 @@
 //! - Regenerating the admin token gives it a new hash (and id), so the old text stops working
 //!   in the same catalog publish that makes the new one work.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::CatalogError;
@@ -90,7 +92,7 @@ pub(crate) struct PToken {
 }
 
 /// A token to add: its hash (hex) and what it may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewToken {
     pub name: String,
     pub hash: String,
@@ -100,7 +102,8 @@ pub struct NewToken {
 }
 
 /// A change to the tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenChange {
     /// The first `_admin` token; refused once one exists.
     CreateAdmin {
@@ -124,15 +127,24 @@ pub enum TokenChange {
 /// The tokens part of the persisted catalog.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct PTokens {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) list: Vec<PToken>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "super::model::arc_vec"
+    )]
+    pub(crate) list: Vec<Arc<PToken>>,
     #[serde(default)]
     pub(crate) next_id: u64,
 }
 
 impl PTokens {
-    /// Applies a change at `now_ns`; on an error nothing changed.
-    pub(crate) fn apply(&mut self, change: &TokenChange, now_ns: i64) -> Result<(), CatalogError> {
+    /// Applies a change at `now_ns`; says whether anything changed. On an error nothing
+    /// changed.
+    pub(crate) fn apply(
+        &mut self,
+        change: &TokenChange,
+        now_ns: i64,
+    ) -> Result<bool, CatalogError> {
         let admin_pos = self.list.iter().position(|t| t.name == ADMIN_TOKEN_NAME);
         match change {
             TokenChange::CreateAdmin { hash } => {
@@ -149,7 +161,7 @@ impl PTokens {
             TokenChange::InstallAdmin { hash } => {
                 if let Some(pos) = admin_pos {
                     if self.list[pos].hash == *hash {
-                        return Ok(());
+                        return Ok(false);
                     }
                     self.list.remove(pos);
                 }
@@ -194,7 +206,7 @@ impl PTokens {
                 self.list.remove(pos);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn push(
@@ -217,7 +229,7 @@ impl PTokens {
                 "this token is already in use by another token name".into(),
             ));
         }
-        self.list.push(PToken {
+        self.list.push(Arc::new(PToken {
             id: self.next_id,
             name: name.to_string(),
             hash: hash.to_string(),
@@ -225,7 +237,7 @@ impl PTokens {
             expiry_ns,
             admin,
             permissions,
-        });
+        }));
         self.next_id += 1;
         Ok(())
     }

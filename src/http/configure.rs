@@ -274,7 +274,8 @@ pub(super) fn error_status(e: &CatalogError) -> StatusCode {
         CatalogError::Read { .. }
         | CatalogError::Corrupt { .. }
         | CatalogError::Persist { .. }
-        | CatalogError::WriterGone => StatusCode::INTERNAL_SERVER_ERROR,
+        | CatalogError::WriterGone
+        | CatalogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
