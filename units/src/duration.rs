@@ -35,7 +35,7 @@ const FORMAT_UNITS: [(&str, u128); 8] = [
 ];
 
 /// The unit list as error messages give it.
-const UNIT_LIST: &str = "ns, us, ms, s, m, h, d, w, mo (30 days) or y (365 days)";
+const UNIT_LIST: &str = "ns, us, ms, s, m, h, d, w, mo (30 days), y (365 days)";
 
 /// The longest duration [`parse_duration`] returns: `i64::MAX` nanoseconds, about 292 years.
 /// Its nanoseconds fit the signed 64-bit timestamps the database keeps.
@@ -70,7 +70,7 @@ pub enum DurationError {
 
 fn missing_unit_message(text: &str, number: &str) -> String {
     let fix = format!(
-        "add a unit, e.g. {number}s or {number}ms (units: {UNIT_LIST}); only a bare 0 needs none"
+        "add one, e.g. {number}s or {number}ms; only 0 may go without a unit. Units: {UNIT_LIST}"
     );
     if text == number {
         format!("'{text}' has no unit: {fix}")
@@ -81,9 +81,9 @@ fn missing_unit_message(text: &str, number: &str) -> String {
 
 fn unit_hint(unit: &str) -> String {
     if unit.chars().any(char::is_uppercase) {
-        format!("units are lowercase; use {UNIT_LIST}")
+        format!("units are lowercase; use one of {UNIT_LIST}")
     } else {
-        format!("use {UNIT_LIST}")
+        format!("use one of {UNIT_LIST}")
     }
 }
 
@@ -246,7 +246,9 @@ mod tests {
 
     #[test]
     fn refusals_say_what_is_wrong() {
-        let cases: [(&str, fn(&DurationError) -> bool); 12] = [
+        // Each text, and what the error must be.
+        type Expected = fn(&DurationError) -> bool;
+        let cases: [(&str, Expected); 12] = [
             ("", |e| matches!(e, DurationError::Empty)),
             ("   ", |e| matches!(e, DurationError::Empty)),
             ("h", |e| matches!(e, DurationError::MissingNumber { .. })),

@@ -110,7 +110,7 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
 pub fn format_size(bytes: u64) -> String {
     if bytes != 0 {
         for (unit, size) in FORMAT_UNITS {
-            if bytes % size == 0 {
+            if bytes.is_multiple_of(size) {
                 return format!("{}{unit}", bytes / size);
             }
         }
@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn refusals_say_what_is_wrong() {
-        let cases: [(&str, fn(&SizeError) -> bool); 10] = [
+        // Each text, and what the error must be.
+        type Expected = fn(&SizeError) -> bool;
+        let cases: [(&str, Expected); 10] = [
             ("", |e| matches!(e, SizeError::Empty)),
             ("MiB", |e| matches!(e, SizeError::MissingNumber { .. })),
             ("ten", |e| matches!(e, SizeError::NotASize { .. })),
