@@ -1,11 +1,17 @@
-//! The command line: `shardline serve` and its flags (with size and duration parsing), and
-//! the client commands `shardline query` and `shardline write`.
+//! The command line: `shardline serve` and its flags, and the client commands (`query`,
+//! `write`, and the management commands of [`crate::manage`]). Durations and sizes are read by
+//! `shardline_units`, the same rules as the load generator and the catalog.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+/// Re-exported only while `src/catalog` still reads retention periods through here: the
+/// catalog should call `shardline_units` itself (it does not depend on the CLI). Once it does,
+/// this becomes a private `use shardline_units::parse_duration;`.
+pub use shardline_units::{format_duration, parse_duration};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -188,15 +194,6 @@ pub enum ObjectStoreKind {
     Memory,
 }
 
-fn parse_gen1(s: &str) -> Result<Duration, String> {
-    match s.trim() {
-        "1m" | "5m" | "10m" => parse_duration(s),
-        other => Err(format!(
-            "'{other}' is not a gen1 duration: use 1m, 5m or 10m"
-        )),
-    }
-}
-
 pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -206,144 +203,93 @@ pub fn init_logging(filter: &str) {
         .init();
 }
 
-/// Parses `1048576`, `64KiB`, `10MiB`, `1GiB`, `10MB` (decimal units too).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: usize = num.parse().map_err(|_| {
-        format!("'{s}' is not a size: expected a number with an optional unit like 10MiB")
-    })?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit '{other}' (use B, KiB, MiB, GiB, KB, MB or GB)"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size '{s}' is too large"))
+/// A size flag (rules in `shardline_units`) as the `usize` the server sizes memory with.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let bytes = shardline_units::parse_size(s).map_err(|e| e.to_string())?;
+    usize::try_from(bytes).map_err(|_| {
+        format!("'{s}' is more bytes than this machine can address: give a smaller size")
+    })
+}
+
+/// A snapshot file spans 1, 5 or 10 minutes (however it is written: `300s` is `5m`).
+fn parse_gen1(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    match d.as_secs() {
+        60 | 300 | 600 if d.subsec_nanos() == 0 => Ok(d),
+        _ => Err(format!(
+            "'{}' is not a gen1 duration: use 1m, 5m or 10m",
+            s.trim()
+        )),
+    }
 }
 
 /// Task slices outside 50µs–100ms are mistakes: shorter spends the core on timer syscalls,
 /// longer lets one write hold every request on its shard for a visible time.
 fn parse_task_slice(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
     if !(Duration::from_micros(50)..=Duration::from_millis(100)).contains(&d) {
-        return Err(format!("task slice {s} is outside 50us..100ms"));
+        return Err(format!(
+            "task slice '{}' is outside 50us..100ms: give one in that range, e.g. 250us",
+            s.trim()
+        ));
     }
     Ok(d)
-}
-
-/// Parses `250us`, `10ms`, `1s`, `2m`, `1h`, `7d`, `2w`, `1mo` (30 days), `1y` (365 days)
-/// and sums like `1h30m`; a bare number is milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let invalid = || format!("'{s}' is not a duration: expected e.g. 10ms, 1s, 30m, 24h or 7d");
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map(Duration::from_millis).map_err(|_| invalid());
-    }
-    let mut rest = s;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ns" => Some(Duration::from_nanos(n)),
-            "us" | "µs" => Some(Duration::from_micros(n)),
-            "ms" => Some(Duration::from_millis(n)),
-            "s" => Some(Duration::from_secs(n)),
-            "m" => n.checked_mul(60).map(Duration::from_secs),
-            "h" => n.checked_mul(3_600).map(Duration::from_secs),
-            "d" => n.checked_mul(86_400).map(Duration::from_secs),
-            "w" => n.checked_mul(604_800).map(Duration::from_secs),
-            "mo" => n.checked_mul(30 * 86_400).map(Duration::from_secs),
-            "y" => n.checked_mul(365 * 86_400).map(Duration::from_secs),
-            other => {
-                return Err(format!(
-                "unknown duration unit '{other}' in '{s}' (use ns, us, ms, s, m, h, d, w, mo or y)"
-            ))
-            }
-        };
-        total = part
-            .and_then(|p| total.checked_add(p))
-            .ok_or_else(|| format!("duration '{s}' is too long"))?;
-    }
-    Ok(total)
-}
-
-/// Writes a duration the way [`parse_duration`] reads it, largest units first (`1d12h`).
-pub fn format_duration(d: Duration) -> String {
-    let mut ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    const UNITS: [(&str, u128); 8] = [
-        ("w", 604_800_000_000_000),
-        ("d", 86_400_000_000_000),
-        ("h", 3_600_000_000_000),
-        ("m", 60_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
-    ];
-    for (unit, size) in UNITS {
-        if ns >= size {
-            out.push_str(&format!("{}{unit}", ns / size));
-            ns %= size;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use clap::CommandFactory;
+
     #[test]
-    fn sizes_and_durations() {
+    fn sizes_are_usize_bytes() {
         assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
         assert_eq!(parse_size("512"), Ok(512));
-        assert_eq!(parse_size("2kb"), Ok(2000));
         assert!(parse_size("ten").is_err());
-        assert!(parse_size("1XB").is_err());
-        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
-        assert_eq!(parse_duration("1mo"), Ok(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_duration("1y"), Ok(Duration::from_secs(365 * 86_400)));
-        for bad in ["", "h", "1x", "1.5h", "-1s", "1h 30m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+
+    #[test]
+    fn gen1_takes_one_five_or_ten_minutes_however_written() {
+        assert_eq!(parse_gen1("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_gen1("600s"), Ok(Duration::from_secs(600)));
+        for bad in ["2m", "1m1ns", "10", "soon"] {
+            assert!(parse_gen1(bad).is_err(), "{bad}");
         }
-        assert!(parse_duration("99999999999999999w").is_err());
-        for text in ["1d12h", "30d", "1h30m", "250us", "0s", "2w3d"] {
-            let d = parse_duration(text).unwrap();
-            assert_eq!(format_duration(d), text.replace("30d", "4w2d"), "{text}");
-            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
-        }
+    }
+
+    #[test]
+    fn every_default_parses() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["shardline", "serve"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Serve(a),
+        }) = cli
+        else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(a.max_http_request_size, 10 << 20);
+        assert_eq!(a.query_memory_limit, 4 << 30);
+        assert_eq!(a.wal_flush_interval, Duration::from_millis(10));
+        assert_eq!(a.task_slice, Duration::from_micros(250));
+        assert_eq!(a.gen1_duration, Duration::from_secs(600));
+        assert_eq!(a.snapshot_interval, Duration::from_secs(600));
+        assert_eq!(a.retention_check_interval, Duration::from_secs(1_800));
+        assert_eq!(a.delete_grace_period, Duration::from_secs(86_400));
+        assert_eq!(a.file_delete_delay, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_bare_number_is_refused_with_the_fix() {
+        let e = Cli::try_parse_from(["shardline", "serve", "--wal-flush-interval", "10"])
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let Err(msg) = e else {
+            panic!("a bare 10 was accepted")
+        };
+        assert!(msg.contains("--wal-flush-interval"), "{msg}");
+        assert!(msg.contains("10s or 10ms"), "{msg}");
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub struct TokenArgs {
     /// `db:NAME[,NAME..]:read[,write]`, `db:*:read,write` or `system:*:read`; repeatable.
     #[arg(long = "permission")]
     permissions: Vec<String>,
-    /// The token expires after this long, e.g. 30d, 12h.
-    #[arg(long, value_parser = crate::cli::parse_duration)]
+    /// The token expires after this long, e.g. 12h, 30d or 1y.
+    #[arg(long, value_parser = shardline_units::parse_duration)]
     expiry: Option<Duration>,
 }
 

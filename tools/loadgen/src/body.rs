@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::data::Dataset;
-use crate::units::Rng;
+use crate::rng::Rng;
 
 /// One request, ready to send: `buf[start..]`.
 #[derive(Debug)]
@@ -185,7 +185,7 @@ impl Generators {
                     .name(format!("loadgen-gen-{g}"))
                     .spawn(move || {
                         if let Some(cpus) = cpus {
-                            let _ = crate::units::pin_current_thread(&cpus);
+                            let _ = crate::cpus::pin_current_thread(&cpus);
                         }
                         let mut scratch = Vec::new();
                         let mut batch = g as u64;

@@ -1,8 +1,11 @@
-//! The command line: `write`, `query`, `sink` and `cores`.
+//! The command line: `write`, `query`, `sink` and `cores`. Durations and sizes are read by
+//! `shardline_units`, with the same rules as the server's flags.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use shardline_units::{parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,14 +53,14 @@ pub struct Target {
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
     /// How long to run (e.g. 30s, 5m). Default 10s, unless --lines/--count bound the run.
-    #[arg(long)]
-    pub duration: Option<String>,
-    /// Progress line interval; 0 turns it off.
-    #[arg(long, default_value = "1s")]
-    pub progress: String,
-    /// Longest wait for one answer before the request counts as failed.
-    #[arg(long, default_value = "60s")]
-    pub timeout: String,
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Progress line interval (e.g. 1s, 500ms); 0 turns it off.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub progress: Duration,
+    /// Longest wait for one answer before the request counts as failed (e.g. 60s).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
     /// Also write the final report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -140,9 +143,10 @@ pub struct WriteArgs {
     /// Threads making request bodies ahead of the senders.
     #[arg(long, default_value_t = 1)]
     pub gen_threads: usize,
-    /// Requests made before the clock starts (and the queue the generators keep full).
-    #[arg(long, default_value = "1GiB")]
-    pub pregen_mem: String,
+    /// Bytes of requests made before the clock starts (and the queue the generators keep
+    /// full), e.g. 1GiB, 64MiB.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub pregen_mem: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,12 +177,12 @@ pub struct QueryArgs {
     /// Start of the data: epoch seconds, epoch nanoseconds, or `now`.
     #[arg(long, default_value = "1700000000")]
     pub start: String,
-    /// Time span the data covers from --start (the write mode's report prints it).
-    #[arg(long, default_value = "1h")]
-    pub span: String,
-    /// Window of {start}..{end} in --queries files.
-    #[arg(long, default_value = "1h")]
-    pub window: String,
+    /// Time span the data covers from --start (the write mode's report prints it), e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub span: Duration,
+    /// Window of {start}..{end} in --queries files, e.g. 1h, 15m.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub window: Duration,
     /// Open loop at this many queries per second.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -225,4 +229,107 @@ pub struct SinkArgs {
     /// Write the bound address here once listening.
     #[arg(long)]
     pub port_file: Option<PathBuf>,
+}
+
+/// A timestamp for `--start`: `now`, or an integer: seconds since the epoch when it has 10
+/// digits or fewer, nanoseconds otherwise. RFC 3339 is not read (no date crate here).
+pub fn parse_start(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if t == "now" {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| {
+                format!("the system clock is before 1970 ({e}): fix it, or give --start as epoch seconds")
+            })?;
+        return i64::try_from(now.as_nanos()).map_err(|_| {
+            "the system clock is past the year 2262: fix it, or give --start as epoch seconds"
+                .to_string()
+        });
+    }
+    let v: i64 = t.parse().map_err(|_| {
+        format!("invalid --start '{text}': give epoch seconds (e.g. 1700000000), epoch nanoseconds or 'now'")
+    })?;
+    if t.trim_start_matches(['-', '+']).len() > 10 {
+        return Ok(v);
+    }
+    v.checked_mul(1_000_000_000).ok_or_else(|| {
+        format!("--start '{text}' (seconds) is past the year 2262, the last nanosecond timestamp: give an earlier one")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::CommandFactory;
+
+    #[test]
+    fn start_is_seconds_or_nanoseconds() {
+        assert_eq!(parse_start("1700000000"), Ok(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_start("1700000000000000000"),
+            Ok(1_700_000_000_000_000_000)
+        );
+        assert_eq!(parse_start("-1"), Ok(-1_000_000_000));
+        assert!(parse_start("now").is_ok_and(|ns| ns > 1_700_000_000_000_000_000));
+        for bad in ["9999999999", "yesterday", "", "1.5"] {
+            assert!(parse_start(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn parse(argv: &[&str]) -> Result<Command, String> {
+        Cli::try_parse_from(argv)
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_default_parses() {
+        Cli::command().debug_assert();
+        let Ok(Command::Write(w)) = parse(&["shardline-loadgen", "write"]) else {
+            panic!("write defaults")
+        };
+        assert_eq!(w.target.progress, Duration::from_secs(1));
+        assert_eq!(w.target.timeout, Duration::from_secs(60));
+        assert_eq!(w.target.duration, None);
+        assert_eq!(w.pregen_mem, 1 << 30);
+        let Ok(Command::Query(q)) = parse(&["shardline-loadgen", "query"]) else {
+            panic!("query defaults")
+        };
+        assert_eq!(
+            (q.span, q.window),
+            (Duration::from_secs(3_600), Duration::from_secs(3_600))
+        );
+        let Ok(Command::Cores(c)) = parse(&["shardline-loadgen", "cores"]) else {
+            panic!("cores defaults")
+        };
+        assert_eq!(c.duration, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn units_mean_what_the_server_means() {
+        let Ok(Command::Write(w)) = parse(&[
+            "shardline-loadgen",
+            "write",
+            "--progress",
+            "0",
+            "--duration",
+            "1m30s",
+            "--pregen-mem",
+            "64MB",
+        ]) else {
+            panic!("write")
+        };
+        assert_eq!(w.target.progress, Duration::ZERO);
+        assert_eq!(w.target.duration, Some(Duration::from_secs(90)));
+        assert_eq!(w.pregen_mem, 64_000_000);
+        // A bare number was seconds here once, and milliseconds to the server: now neither.
+        let Err(msg) = parse(&["shardline-loadgen", "write", "--duration", "30"]) else {
+            panic!("a bare 30 was accepted")
+        };
+        assert!(
+            msg.contains("--duration") && msg.contains("30s or 30ms"),
+            "{msg}"
+        );
+    }
 }

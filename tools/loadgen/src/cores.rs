@@ -25,9 +25,9 @@ pub struct CoresArgs {
     /// Shard counts to try, e.g. `1-4` or `1,2,4` (default: 1 to the number of CPUs).
     #[arg(long)]
     pub shards: Option<String>,
-    /// Length of each run.
-    #[arg(long, default_value = "20s")]
-    pub duration: String,
+    /// Length of each run, e.g. 20s, 1m.
+    #[arg(long, default_value = "20s", value_parser = shardline_units::parse_duration)]
+    pub duration: Duration,
     /// Runs per shard count (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -185,7 +185,7 @@ fn start_server(bin: &Path, shards: usize, extra: &[String]) -> Result<Server, L
     // sched_setaffinity (through pin_current_thread), which is async-signal-safe; it allocates
     // nothing because the CPU list was built before the fork.
     unsafe {
-        cmd.pre_exec(move || crate::units::pin_current_thread(&cpus));
+        cmd.pre_exec(move || crate::cpus::pin_current_thread(&cpus));
     }
     let child = cmd
         .spawn()
@@ -223,14 +223,14 @@ pub fn run(a: &CoresArgs) -> Result<(), LoadgenError> {
         None => default_server_bin()?,
     };
     let shard_counts = match &a.shards {
-        Some(s) => crate::units::parse_cpus(s)?,
+        Some(s) => crate::cpus::parse_cpus(s)?,
         None => (1..=cpu_count()).collect(),
     };
     if shard_counts.contains(&0) {
         return Err(LoadgenError::Usage("--shards: counts start at 1".into()));
     }
     let loadgen_cpus = match &a.loadgen_cpus {
-        Some(c) => crate::units::parse_cpus(c)?,
+        Some(c) => crate::cpus::parse_cpus(c)?,
         None => vec![cpu_count() - 1],
     };
     let font = load_font(a.font.as_deref())?;
@@ -253,9 +253,9 @@ pub fn run(a: &CoresArgs) -> Result<(), LoadgenError> {
                             .join(","),
                     ),
                     connections: a.connections,
-                    duration: Some(a.duration.clone()),
-                    progress: "0".into(),
-                    timeout: "60s".into(),
+                    duration: Some(a.duration),
+                    progress: Duration::ZERO,
+                    timeout: Duration::from_secs(60),
                     json: None,
                 },
                 data: a.data,
@@ -273,7 +273,7 @@ pub fn run(a: &CoresArgs) -> Result<(), LoadgenError> {
                 start: "1700000000".into(),
                 seed: 42,
                 gen_threads: 1,
-                pregen_mem: "1GiB".into(),
+                pregen_mem: 1 << 30,
             };
             let (mut c0, mut c1) = (None, None);
             let report = crate::write_with(&write, &mut || c0 = cpu_time(pid), &mut || {
@@ -335,7 +335,7 @@ fn table(a: &CoresArgs, rows: &[Row], loadgen_cpus: &[usize]) -> String {
         "`shardline-loadgen cores --duration {} --runs {} --connections {} --batch-lines {} --hosts {}` (`{}` data set, \
          closed loop, durable writes to `/api/v3/write_lp`), {} CPU(s). Medians of {} run(s) per shard count, \
          run alternately. Shard i runs on CPU i; the load generator is pinned to CPU(s) {:?}.\n",
-        a.duration,
+        shardline_units::format_duration(a.duration),
         a.runs,
         a.connections,
         a.batch_lines,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::units::{parse_duration, Rng};
+use crate::rng::Rng;
 
 /// How a field's values are drawn.
 #[derive(Debug, Clone)]
@@ -368,7 +368,7 @@ impl Dataset {
             return Err("spec: at least one field is needed".into());
         }
         let interval_ns = match &spec.interval {
-            Some(text) => parse_duration(text)
+            Some(text) => shardline_units::parse_duration(text)
                 .map_err(|e| format!("spec: interval: {e}"))?
                 .as_nanos() as i64,
             None => 10_000_000_000,

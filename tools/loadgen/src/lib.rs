@@ -6,18 +6,21 @@
 //! (to measure the generator itself) and the core-count benchmark runner. Modules: [`data`]
 //! (data sets), [`body`] (requests made ahead on generator threads), [`http`] (the client
 //! connection), [`run`] (the senders), [`query`] (query mixes), [`stats`] (counts and report),
-//! [`sink`], [`cores`].
+//! [`sink`], [`cores`], and the helpers [`cpus`] (CPU lists, pinning) and [`rng`] (seeded
+//! random numbers). Durations and sizes on the command line are read by `shardline_units`,
+//! with the same rules as the server's flags.
 
 pub mod body;
 pub mod cli;
 pub mod cores;
+pub mod cpus;
 pub mod data;
 pub mod http;
 pub mod query;
+pub mod rng;
 pub mod run;
 pub mod sink;
 pub mod stats;
-pub mod units;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -91,10 +94,6 @@ pub fn resolve(url: &str) -> Result<(SocketAddr, String), LoadgenError> {
     Ok((addr, authority.to_string()))
 }
 
-fn duration(text: &str, what: &str) -> Result<Duration, LoadgenError> {
-    units::parse_duration(text).map_err(|e| LoadgenError::Usage(format!("{what}: {e}")))
-}
-
 fn encode(v: &str) -> String {
     form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
@@ -105,7 +104,6 @@ fn base_config(
     unit: &'static str,
 ) -> Result<run::RunConfig, LoadgenError> {
     let (addr, _) = resolve(&t.url)?;
-    let progress = duration(&t.progress, "--progress")?;
     if t.connections == 0 || t.threads == 0 {
         return Err(LoadgenError::Usage(
             "--connections and --threads must be at least 1".into(),
@@ -114,15 +112,12 @@ fn base_config(
     Ok(run::RunConfig {
         addr,
         threads: t.threads,
-        cpus: t.cpus.as_deref().map(units::parse_cpus).transpose()?,
+        cpus: t.cpus.as_deref().map(cpus::parse_cpus).transpose()?,
         connections: t.connections,
-        duration: match &t.duration {
-            Some(d) => Some(duration(d, "--duration")?),
-            None => default_duration,
-        },
+        duration: t.duration.or(default_duration),
         request_rate: None,
-        progress: (!progress.is_zero()).then_some(progress),
-        timeout: duration(&t.timeout, "--timeout")?,
+        progress: (!t.progress.is_zero()).then_some(t.progress),
+        timeout: t.timeout,
         kinds: vec![],
         body_errors: false,
         unit,
@@ -174,7 +169,7 @@ pub fn write_with(
             "--batch-lines and --lines must be at least 1".into(),
         ));
     }
-    let start_ns = units::parse_start(&a.start)?;
+    let start_ns = cli::parse_start(&a.start)?;
     let db = encode(&a.target.db);
     let (path, scheme) = match a.endpoint {
         Endpoint::V3 => {
@@ -234,7 +229,7 @@ pub fn write_with(
         .into_bytes(),
         head_after_len: if a.gzip { b"\r\nContent-Encoding: gzip\r\n\r\n".to_vec() } else { b"\r\n\r\n".to_vec() },
     });
-    let queue = units::parse_size(&a.pregen_mem)?;
+    let queue = a.pregen_mem;
     let gens = body::Generators::start(
         plan.clone(),
         a.gen_threads,
@@ -320,16 +315,17 @@ pub fn query(a: &QueryArgs) -> Result<Report, LoadgenError> {
         }
     };
     cfg.body_errors = a.endpoint == QueryEndpoint::V1;
-    let span = duration(&a.span, "--span")?;
-    let window = duration(&a.window, "--window")?;
+    // Parsed durations fit i64 nanoseconds (shardline_units::MAX_DURATION); the clamp is for
+    // arguments built in code.
+    let nanos = |d: Duration| d.as_nanos().min(i64::MAX as u128) as i64;
     let mix = query::QueryMix::new(query::MixOptions {
         lang: a.lang,
         mix: &a.mix,
         file: a.queries.as_deref(),
         hosts: a.hosts,
-        start_ns: units::parse_start(&a.start)?,
-        span_ns: span.as_nanos() as i64,
-        window_ns: window.as_nanos() as i64,
+        start_ns: cli::parse_start(&a.start)?,
+        span_ns: nanos(a.span),
+        window_ns: nanos(a.window),
         path_before_query: format!("GET {path}"),
         head_after_query: format!(
             " HTTP/1.1\r\nHost: {host}\r\nUser-Agent: shardline-loadgen\r\n{}\r\n",
@@ -429,7 +425,7 @@ pub fn sink(a: &SinkArgs) -> Result<(), LoadgenError> {
         .bind
         .parse()
         .map_err(|_| LoadgenError::Usage(format!("invalid --bind '{}'", a.bind)))?;
-    let cpus = a.cpus.as_deref().map(units::parse_cpus).transpose()?;
+    let cpus = a.cpus.as_deref().map(cpus::parse_cpus).transpose()?;
     let s =
         sink::spawn(bind, a.threads, cpus).map_err(io_err(format!("cannot serve on {bind}")))?;
     if let Some(f) = &a.port_file {

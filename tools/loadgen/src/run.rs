@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crate::body::{Feed, Request};
 use crate::http::Conn;
 use crate::query::QueryMix;
+use crate::rng::Rng;
 use crate::stats::{Progress, SharedStats, Stats};
-use crate::units::Rng;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -100,7 +100,7 @@ pub fn run(cfg: &RunConfig, work: Work, on_start: &mut dyn FnMut()) -> io::Resul
                 .name(format!("loadgen-io-{t}"))
                 .spawn(move || -> io::Result<()> {
                     if let Some(cpu) = cpu {
-                        crate::units::pin_current_thread(&[cpu]).map_err(|e| {
+                        crate::cpus::pin_current_thread(&[cpu]).map_err(|e| {
                             io::Error::new(e.kind(), format!("cannot pin to CPU {cpu}: {e}"))
                         })?;
                     }

@@ -40,7 +40,7 @@ pub fn spawn(bind: SocketAddr, threads: usize, cpus: Option<Vec<usize>>) -> io::
             .name(format!("sink-{t}"))
             .spawn(move || {
                 if let Some(cpus) = cpus {
-                    if let Err(e) = crate::units::pin_current_thread(&[cpus[t % cpus.len()]]) {
+                    if let Err(e) = crate::cpus::pin_current_thread(&[cpus[t % cpus.len()]]) {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
