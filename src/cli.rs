@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Re-exported only while `src/catalog` still reads retention periods through here: the
-/// catalog should call `shardline_units` itself (it does not depend on the CLI). Once it does,
-/// this becomes a private `use shardline_units::parse_duration;`.
-pub use shardline_units::{format_duration, parse_duration};
+use shardline_units::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(

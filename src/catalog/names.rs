@@ -20,7 +20,7 @@ pub fn parse_retention(text: &str) -> Result<Option<i64>, String> {
             "retention period '{t}' needs a unit, e.g. 30d, 24h or 90m (or 'none')"
         ));
     }
-    let d = crate::cli::parse_duration(t).map_err(|e| format!("invalid retention period: {e}"))?;
+    let d = shardline_units::parse_duration(t).map_err(|e| format!("invalid retention period: {e}"))?;
     if d.is_zero() {
         return Err(
             "a retention period must be longer than zero; use 'none' to keep data forever".into(),
@@ -33,7 +33,7 @@ pub fn parse_retention(text: &str) -> Result<Option<i64>, String> {
 
 /// A retention period as [`parse_retention`] reads it.
 pub fn format_retention(ns: i64) -> String {
-    crate::cli::format_duration(std::time::Duration::from_nanos(ns.max(0) as u64))
+    shardline_units::format_duration(std::time::Duration::from_nanos(ns.max(0) as u64))
 }
 
 /// Checks a table name given to the management API (writes name tables through line
