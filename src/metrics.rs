@@ -20,92 +20,34 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use shardline_shards::schema::CatalogSnapshot;
 
+use crate::http::routes::{Route, OTHER_LABEL};
+
 /// The `Content-Type` of a scrape's answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Which endpoint a request went to: the `path` label of the HTTP metrics.
+/// Which endpoint a request went to: the `path` label of the HTTP metrics. Requests to no
+/// endpoint share one label, whatever their path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    WriteLp,
-    WriteV2,
-    WriteV1,
-    QuerySql,
-    Database,
-    Table,
-    Token,
-    LastCache,
-    DistinctCache,
-    Health,
-    Ping,
-    Metrics,
-    Debug,
-    /// Anything else (answered 404): one label for all, whatever the path was.
-    Other,
-}
+pub struct Endpoint(pub Option<Route>);
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 14] = [
-        Endpoint::WriteLp,
-        Endpoint::WriteV2,
-        Endpoint::WriteV1,
-        Endpoint::QuerySql,
-        Endpoint::Database,
-        Endpoint::Table,
-        Endpoint::Token,
-        Endpoint::LastCache,
-        Endpoint::DistinctCache,
-        Endpoint::Health,
-        Endpoint::Ping,
-        Endpoint::Metrics,
-        Endpoint::Debug,
-        Endpoint::Other,
-    ];
+    /// Every route, and the one label of unknown paths.
+    const COUNT: usize = Route::ALL.len() + 1;
 
-    pub fn of(path: &str) -> Endpoint {
-        match path {
-            "/api/v3/write_lp" => Endpoint::WriteLp,
-            "/api/v2/write" => Endpoint::WriteV2,
-            "/write" => Endpoint::WriteV1,
-            "/api/v3/query_sql" => Endpoint::QuerySql,
-            "/api/v3/configure/database" => Endpoint::Database,
-            "/api/v3/configure/table" => Endpoint::Table,
-            "/api/v3/configure/last_cache" => Endpoint::LastCache,
-            "/api/v3/configure/distinct_cache" => Endpoint::DistinctCache,
-            "/health" | "/api/v1/health" => Endpoint::Health,
-            "/ping" => Endpoint::Ping,
-            "/metrics" => Endpoint::Metrics,
-            p if p.starts_with("/api/v3/configure/token")
-                || p == "/api/v3/enterprise/configure/token" =>
-            {
-                Endpoint::Token
-            }
-            p if p == "/api/v3/debug" || p.starts_with("/api/v3/debug/") => Endpoint::Debug,
-            _ => Endpoint::Other,
-        }
+    fn all() -> impl Iterator<Item = Endpoint> {
+        Route::ALL
+            .into_iter()
+            .map(|r| Endpoint(Some(r)))
+            .chain([Endpoint(None)])
     }
 
     /// The `path` label.
     pub fn label(self) -> &'static str {
-        match self {
-            Endpoint::WriteLp => "/api/v3/write_lp",
-            Endpoint::WriteV2 => "/api/v2/write",
-            Endpoint::WriteV1 => "/write",
-            Endpoint::QuerySql => "/api/v3/query_sql",
-            Endpoint::Database => "/api/v3/configure/database",
-            Endpoint::Table => "/api/v3/configure/table",
-            Endpoint::Token => "/api/v3/configure/token",
-            Endpoint::LastCache => "/api/v3/configure/last_cache",
-            Endpoint::DistinctCache => "/api/v3/configure/distinct_cache",
-            Endpoint::Health => "/health",
-            Endpoint::Ping => "/ping",
-            Endpoint::Metrics => "/metrics",
-            Endpoint::Debug => "/api/v3/debug",
-            Endpoint::Other => "other",
-        }
+        self.0.map_or(OTHER_LABEL, Route::label)
     }
 
     fn index(self) -> usize {
-        self as usize
+        self.0.map_or(Route::ALL.len(), Route::index)
     }
 }
 
@@ -201,14 +143,15 @@ pub struct ShardMetrics {
     /// Requests answered, by endpoint and status code.
     requests: RefCell<HashMap<(Endpoint, u16), u64>>,
     /// Time from routing a request to having its answer, by endpoint.
-    durations: [Histogram; Endpoint::ALL.len()],
+    durations: [Histogram; Endpoint::COUNT],
     /// Write outcomes, by database id (names are looked up when scraped, so a rename or a
     /// soft delete shows at once).
     writes: RefCell<HashMap<u32, WriteCounts>>,
 }
 
 impl ShardMetrics {
-    pub fn record_request(&self, endpoint: Endpoint, status: u16, elapsed: Duration) {
+    pub fn record_request(&self, route: Option<Route>, status: u16, elapsed: Duration) {
+        let endpoint = Endpoint(route);
         *self
             .requests
             .borrow_mut()
@@ -239,9 +182,8 @@ impl ShardMetrics {
                 .iter()
                 .map(|(&(e, s), &n)| (e, s, n))
                 .collect(),
-            durations: Endpoint::ALL
-                .iter()
-                .map(|&e| (e, self.durations[e.index()].sample()))
+            durations: Endpoint::all()
+                .map(|e| (e, self.durations[e.index()].sample()))
                 .filter(|(_, h)| h.count() > 0)
                 .collect(),
             writes: self
@@ -660,20 +602,14 @@ mod tests {
     }
 
     #[test]
-    fn every_endpoint_maps_back_to_itself_and_unknown_paths_share_one_label() {
-        for e in Endpoint::ALL {
-            if e != Endpoint::Other {
-                assert_eq!(Endpoint::of(e.label()), e, "{e:?}");
-            }
-            assert_eq!(Endpoint::ALL[e.index()], e);
+    fn every_endpoint_has_its_own_slot_and_unknown_paths_share_one_label() {
+        let all: Vec<_> = Endpoint::all().collect();
+        assert_eq!(all.len(), Endpoint::COUNT);
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
         }
-        assert_eq!(
-            Endpoint::of("/api/v3/configure/token/admin"),
-            Endpoint::Token
-        );
-        assert_eq!(Endpoint::of("/api/v1/health"), Endpoint::Health);
-        assert_eq!(Endpoint::of("/wp-admin/x"), Endpoint::Other);
-        assert_eq!(Endpoint::of("/api/v3/debugger"), Endpoint::Other);
+        assert_eq!(Endpoint(None).label(), "other");
+        assert_eq!(Endpoint(Some(Route::Health)).label(), "/health");
     }
 
     fn snapshot() -> CatalogSnapshot {
@@ -689,9 +625,9 @@ mod tests {
     fn shards_add_up_and_deleted_databases_drop_out() {
         let m0 = ShardMetrics::default();
         let m1 = ShardMetrics::default();
-        m0.record_request(Endpoint::WriteLp, 204, Duration::from_micros(800));
-        m1.record_request(Endpoint::WriteLp, 204, Duration::from_micros(900));
-        m1.record_request(Endpoint::Other, 404, Duration::from_micros(5));
+        m0.record_request(Some(Route::WriteLp), 204, Duration::from_micros(800));
+        m1.record_request(Some(Route::WriteLp), 204, Duration::from_micros(900));
+        m1.record_request(None, 404, Duration::from_micros(5));
         let w = |lines, bytes, rejected| WriteCounts {
             lines,
             bytes,

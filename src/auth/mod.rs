@@ -224,6 +224,16 @@ impl AuthPolicy {
         }
         Ok(self)
     }
+
+    /// Whether `--disable-authz` opened the endpoint of that name.
+    pub fn opens(&self, name: &str) -> bool {
+        match name {
+            "health" => self.open_health,
+            "ping" => self.open_ping,
+            "metrics" => self.open_metrics,
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

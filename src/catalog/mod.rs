@@ -18,6 +18,7 @@
 //! [`model`] (the state and how a change moves it), [`snapshot`] (the published form),
 //! [`writer`] (ordering and durability), [`store`] and [`log`] (files and bytes).
 
+mod arc_list;
 pub mod caches;
 pub mod changes;
 mod log;

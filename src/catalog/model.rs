@@ -88,7 +88,7 @@ impl PTable {
 pub(crate) struct PDatabase {
     pub(super) id: u32,
     pub(super) name: String,
-    #[serde(with = "arc_vec")]
+    #[serde(with = "super::arc_list")]
     pub(super) tables: Vec<Arc<PTable>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) retention_ns: Option<i64>,
@@ -154,7 +154,7 @@ impl Touched {
 pub(crate) struct PCatalog {
     /// Counts changes that changed something; published snapshots carry it.
     pub(super) version: u64,
-    #[serde(with = "arc_vec")]
+    #[serde(with = "super::arc_list")]
     pub(super) databases: Vec<Arc<PDatabase>>,
     /// The id the next cache gets.
     #[serde(default)]
@@ -485,28 +485,5 @@ impl PCatalog {
             touched.merge(Touched::table(db, t));
         }
         Ok(touched)
-    }
-}
-
-/// Serde for `Vec<Arc<T>>` as a plain list (the file format does not see the sharing).
-pub(crate) mod arc_vec {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(crate) fn serialize<T: Serialize, S: Serializer>(
-        v: &[Arc<T>],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|x| &**x))
-    }
-
-    pub(crate) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<Arc<T>>, D::Error> {
-        Ok(Vec::<T>::deserialize(d)?
-            .into_iter()
-            .map(Arc::new)
-            .collect())
     }
 }

@@ -20,7 +20,8 @@ pub fn parse_retention(text: &str) -> Result<Option<i64>, String> {
             "retention period '{t}' needs a unit, e.g. 30d, 24h or 90m (or 'none')"
         ));
     }
-    let d = shardline_units::parse_duration(t).map_err(|e| format!("invalid retention period: {e}"))?;
+    let d =
+        shardline_units::parse_duration(t).map_err(|e| format!("invalid retention period: {e}"))?;
     if d.is_zero() {
         return Err(
             "a retention period must be longer than zero; use 'none' to keep data forever".into(),

@@ -130,7 +130,7 @@ pub(crate) struct PTokens {
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        with = "super::model::arc_vec"
+        with = "super::arc_list"
     )]
     pub(crate) list: Vec<Arc<PToken>>,
     #[serde(default)]

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 use shardline_shards::schema::{CatalogSnapshot, TableSchema};
 
-use super::configure::{error_status, read_json, respond, Refusal};
+use super::errors::{catalog_status, respond, Refusal};
+use super::params::{query_map, read_json};
 use super::response::{self, HttpResponse};
 use crate::catalog::{CacheKind, CatalogError, Change, DistinctCacheRequest, LastCacheRequest};
 use crate::server::shard::ShardCtx;
@@ -53,7 +54,7 @@ struct CreateDistinct {
 
 /// Serves both endpoints.
 pub async fn handle(ctx: &ShardCtx, kind: CacheKind, req: Request<Incoming>) -> HttpResponse {
-    let query = super::write::query_map(&req);
+    let query = query_map(&req);
     let result = match req.method().clone() {
         Method::POST => create(ctx, kind, req).await,
         Method::DELETE => {
@@ -76,7 +77,10 @@ pub async fn handle(ctx: &ShardCtx, kind: CacheKind, req: Request<Incoming>) -> 
                 )),
             }
         }
-        _ => Ok(response::method_not_allowed("POST, DELETE")),
+        _ => Ok(super::method_refused(match kind {
+            CacheKind::Last => super::Route::LastCache,
+            CacheKind::Distinct => super::Route::DistinctCache,
+        })),
     };
     respond(result)
 }
@@ -128,7 +132,7 @@ async fn create(
             Err(Refusal::bad(e.to_string()))
         }
         Err(e) => Err(Refusal {
-            status: error_status(&e),
+            status: catalog_status(&e),
             message: e.to_string(),
         }),
     }

@@ -17,14 +17,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use shardline_shards::schema::ColumnType;
 
-use super::body;
-use super::response::{self, v3_error, HttpResponse};
-use crate::catalog::{format_retention, parse_retention, CatalogError, Change};
+use super::errors::{respond, Refusal};
+use super::params::{query_map, read_json};
+use super::response::{self, HttpResponse};
+use super::routes::Route;
+use crate::catalog::{format_retention, parse_retention, Change};
 use crate::query::Format;
 use crate::server::shard::ShardCtx;
-
-/// Largest body a configure request may have.
-const MAX_BODY: usize = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 struct CreateDatabase {
@@ -73,41 +72,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// A request refused before it reaches the catalog, or by it.
-#[derive(Debug)]
-pub(super) struct Refusal {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
-}
-
-impl Refusal {
-    pub(super) fn bad(message: impl Into<String>) -> Self {
-        Refusal {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<CatalogError> for Refusal {
-    fn from(e: CatalogError) -> Self {
-        Refusal {
-            status: error_status(&e),
-            message: e.to_string(),
-        }
-    }
-}
-
-pub(super) fn respond(result: Result<HttpResponse, Refusal>) -> HttpResponse {
-    result.unwrap_or_else(|r| v3_error(r.status, r.message))
-}
-
 const NOTHING_TO_UPDATE: &str =
     "nothing to update: give 'retention_period' (a duration like 30d, or \"none\")";
 
 /// Serves `/api/v3/configure/database`.
 pub async fn database(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
-    let query = super::write::query_map(&req);
+    let query = query_map(&req);
     let result = match req.method().clone() {
         Method::GET => list_databases(ctx, &query),
         Method::POST => create_database(ctx, req).await,
@@ -116,7 +86,7 @@ pub async fn database(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
             Some(name) => answer(ctx, Change::DeleteDatabase { name }, StatusCode::OK).await,
             None => Err(Refusal::bad("missing required query parameter 'db'")),
         },
-        _ => Ok(response::method_not_allowed("GET, POST, PUT, DELETE")),
+        _ => Ok(super::method_refused(Route::Database)),
     };
     respond(result)
 }
@@ -150,7 +120,7 @@ async fn update_database(
 
 /// Serves `/api/v3/configure/table`.
 pub async fn table(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
-    let query = super::write::query_map(&req);
+    let query = query_map(&req);
     let result = match req.method().clone() {
         Method::POST => create_table(ctx, req).await,
         Method::PUT => update_table(ctx, req).await,
@@ -165,7 +135,7 @@ pub async fn table(ctx: &ShardCtx, req: Request<Incoming>) -> HttpResponse {
                 )),
             }
         }
-        _ => Ok(response::method_not_allowed("POST, PUT, DELETE")),
+        _ => Ok(super::method_refused(Route::Table)),
     };
     respond(result)
 }
@@ -228,55 +198,10 @@ fn retention(text: Option<&str>) -> Result<Option<i64>, Refusal> {
     }
 }
 
-pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
-    ctx: &ShardCtx,
-    req: Request<Incoming>,
-) -> Result<T, Refusal> {
-    let limit = MAX_BODY.min(ctx.config.max_request_bytes);
-    let (parts, mut incoming) = req.into_parts();
-    let (text, _) = body::read(&parts.headers, &mut incoming, limit, Vec::new(), Vec::new)
-        .await
-        .map_err(|e| Refusal {
-            status: e.status(),
-            message: e.to_string(),
-        })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Refusal::bad(format!(
-            "the request body is not a valid request object: {e}"
-        ))
-    })
-}
-
 /// Applies a change and answers with `ok`, or with the status the catalog's error calls for.
 async fn answer(ctx: &ShardCtx, change: Change, ok: StatusCode) -> Result<HttpResponse, Refusal> {
     ctx.catalog.change(change).await?;
     Ok(response::empty(ok))
-}
-
-pub(super) fn error_status(e: &CatalogError) -> StatusCode {
-    match e {
-        CatalogError::DatabaseNotFound(_)
-        | CatalogError::TableNotFound { .. }
-        | CatalogError::CacheNotFound { .. }
-        | CatalogError::TokenNotFound(_)
-        | CatalogError::NoAdminToken => StatusCode::NOT_FOUND,
-        CatalogError::DatabaseExists(_)
-        | CatalogError::TableExists { .. }
-        | CatalogError::CacheExists { .. }
-        | CatalogError::TokenExists(_)
-        | CatalogError::AdminTokenExists => StatusCode::CONFLICT,
-        CatalogError::InvalidDatabaseName { .. }
-        | CatalogError::InvalidTableName { .. }
-        | CatalogError::InvalidColumn { .. }
-        | CatalogError::InvalidCache { .. }
-        | CatalogError::InvalidToken(_) => StatusCode::BAD_REQUEST,
-        CatalogError::LimitReached { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        CatalogError::Read { .. }
-        | CatalogError::Corrupt { .. }
-        | CatalogError::Persist { .. }
-        | CatalogError::WriterGone
-        | CatalogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
 }
 
 /// `GET /api/v3/configure/database?format=json|jsonl|csv|pretty|parquet[&show_deleted=true]`:

@@ -1,15 +1,19 @@
 //! The HTTP API of one shard: accepting connections, serving HTTP/1.1 with hyper, routing.
 //!
-//! Every shard runs this on its own listener (SO_REUSEPORT spreads connections). Routing is a
-//! flat match on method and path; each endpoint family has its own module.
+//! Every shard runs this on its own listener (SO_REUSEPORT spreads connections). A request's
+//! path finds its entry in the route table ([`routes`]), which decides authorization, the
+//! allowed methods and the metrics label; [`dispatch`] hands it to its endpoint's module.
 
 pub mod auth;
 pub mod body;
 pub mod caches;
 pub mod configure;
+pub mod errors;
 pub mod io;
+pub mod params;
 pub mod query;
 pub mod response;
+pub mod routes;
 pub mod tokens;
 pub mod write;
 
@@ -17,9 +21,11 @@ use std::convert::Infallible;
 use std::rc::Rc;
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 
+use auth::Caller;
 pub use response::HttpResponse;
+pub use routes::Route;
 pub use write::WriteApi;
 
 use crate::catalog::CacheKind;
@@ -97,66 +103,65 @@ fn log_conn_error(r: Result<(), hyper::Error>) {
 /// Answers a request and counts it (by endpoint, status and time taken) for `/metrics`.
 async fn route(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
     let started = std::time::Instant::now();
-    let endpoint = crate::metrics::Endpoint::of(req.uri().path());
-    let response = answer(ctx, req).await;
+    let route = Route::find(req.uri().path());
+    let response = answer(ctx, route, req).await;
     ctx.metrics
-        .record_request(endpoint, response.status().as_u16(), started.elapsed());
+        .record_request(route, response.status().as_u16(), started.elapsed());
     response
 }
 
-async fn answer(ctx: &Rc<ShardCtx>, req: Request<Incoming>) -> HttpResponse {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let caller = match auth::gate(ctx, &method, &path, &req) {
+async fn answer(ctx: &Rc<ShardCtx>, route: Option<Route>, req: Request<Incoming>) -> HttpResponse {
+    let caller = match auth::gate(ctx, route, &req) {
         Ok(c) => c,
         Err(refused) => return *refused,
     };
-    match (path.as_str(), &method) {
-        ("/api/v3/write_lp", &Method::POST) => write::handle(ctx, WriteApi::V3, req, &caller).await,
-        ("/api/v2/write", &Method::POST) => write::handle(ctx, WriteApi::V2, req, &caller).await,
-        ("/write", &Method::POST) => write::handle(ctx, WriteApi::V1, req, &caller).await,
-        ("/api/v3/write_lp" | "/api/v2/write" | "/write", _) => {
-            response::method_not_allowed("POST")
-        }
-        ("/api/v3/query_sql", &Method::GET | &Method::POST) => {
-            query::handle(ctx, req, &caller).await
-        }
-        (
-            "/api/v3/configure/token"
-            | "/api/v3/configure/token/admin"
-            | "/api/v3/configure/token/admin/regenerate"
-            | "/api/v3/configure/token/named_admin"
-            | "/api/v3/enterprise/configure/token",
-            _,
-        ) => tokens::handle(ctx, &path, req).await,
-        ("/api/v3/query_sql", _) => response::method_not_allowed("GET, POST"),
-        ("/api/v3/configure/database", _) => configure::database(ctx, req).await,
-        ("/api/v3/configure/table", _) => configure::table(ctx, req).await,
-        ("/api/v3/configure/last_cache", _) => caches::handle(ctx, CacheKind::Last, req).await,
-        ("/api/v3/configure/distinct_cache", _) => {
-            caches::handle(ctx, CacheKind::Distinct, req).await
-        }
-        ("/health" | "/api/v1/health", &Method::GET | &Method::HEAD) => {
-            response::text(StatusCode::OK, "OK")
-        }
-        ("/health" | "/api/v1/health", _) => response::method_not_allowed("GET, HEAD"),
-        ("/ping", &Method::GET | &Method::HEAD) => ping(),
-        ("/ping", _) => response::method_not_allowed("GET, HEAD"),
-        ("/metrics", &Method::GET) => metrics(ctx).await,
-        ("/metrics", _) => response::method_not_allowed("GET"),
-        ("/api/v3/debug/buffer", &Method::GET) => debug_buffer(ctx, &req).await,
-        ("/api/v3/debug/buffer", _) => response::method_not_allowed("GET"),
-        ("/api/v3/debug/clock", &Method::POST) if crate::test_clock_enabled() => {
-            advance_clock(&req)
-        }
-        _ => response::v3_error(StatusCode::NOT_FOUND, format!("no endpoint at {path}")),
+    let Some(route) = route else {
+        let path = req.uri().path();
+        return response::v3_error(StatusCode::NOT_FOUND, format!("no endpoint at {path}"));
+    };
+    if !route.allows(req.method()) {
+        return method_refused(route);
+    }
+    dispatch(ctx, route, req, caller).await
+}
+
+/// 405 with the methods the route's table entry allows.
+pub(crate) fn method_refused(route: Route) -> HttpResponse {
+    response::method_not_allowed(route.spec().allow)
+}
+
+/// The handler of each route (the table in [`routes`] says everything else about it).
+async fn dispatch(
+    ctx: &Rc<ShardCtx>,
+    route: Route,
+    req: Request<Incoming>,
+    caller: Caller,
+) -> HttpResponse {
+    match route {
+        Route::WriteLp => write::handle(ctx, WriteApi::V3, req, &caller).await,
+        Route::WriteV2 => write::handle(ctx, WriteApi::V2, req, &caller).await,
+        Route::WriteV1 => write::handle(ctx, WriteApi::V1, req, &caller).await,
+        Route::QuerySql => query::handle(ctx, req, &caller).await,
+        Route::Database => configure::database(ctx, req).await,
+        Route::Table => configure::table(ctx, req).await,
+        Route::AdminToken
+        | Route::AdminTokenRegenerate
+        | Route::NamedAdminToken
+        | Route::Tokens => tokens::handle(ctx, route, req).await,
+        Route::LastCache => caches::handle(ctx, CacheKind::Last, req).await,
+        Route::DistinctCache => caches::handle(ctx, CacheKind::Distinct, req).await,
+        Route::Health => response::text(StatusCode::OK, "OK"),
+        Route::Ping => ping(),
+        Route::Metrics => metrics(ctx).await,
+        Route::DebugBuffer => debug_buffer(ctx, &req).await,
+        Route::DebugClock => advance_clock(&req),
     }
 }
 
 /// `POST /api/v3/debug/clock?advance_secs=N`: moves the server's clock forward (only with
 /// `SHARDLINE_TEST_CLOCK=1`, for tests of expiry without sleeping).
 fn advance_clock(req: &Request<Incoming>) -> HttpResponse {
-    let q = write::query_map(req);
+    let q = params::query_map(req);
     match q.get("advance_secs").and_then(|v| v.parse::<u32>().ok()) {
         Some(secs) => {
             crate::advance_clock(i64::from(secs) * 1_000_000_000);
@@ -210,7 +215,7 @@ fn ping() -> HttpResponse {
 /// Every row the shards buffer for `?db=`, as a JSON array (for tests and debugging; the
 /// SQL endpoint replaces it as the way to read data).
 async fn debug_buffer(ctx: &ShardCtx, req: &Request<Incoming>) -> HttpResponse {
-    let q = write::query_map(req);
+    let q = params::query_map(req);
     let Some(db) = q.get("db") else {
         return response::v3_error(
             StatusCode::BAD_REQUEST,

@@ -34,7 +34,7 @@ pub async fn handle(
     req: Request<Incoming>,
     caller: &super::auth::Caller,
 ) -> HttpResponse {
-    let query = super::write::query_map(&req);
+    let query = super::params::query_map(&req);
     let accept = req
         .headers()
         .get(hyper::header::ACCEPT)

@@ -10,8 +10,10 @@ use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::configure::{read_json, respond, Refusal};
+use super::errors::{respond, Refusal};
+use super::params::{query_map, read_json};
 use super::response::{self, v3_error, HttpResponse};
+use super::routes::Route;
 use crate::auth::{generate_token, hash_token, to_hex, Grants, TokenEntry, ADMIN_TOKEN_NAME};
 use crate::catalog::tokens::{NewToken, PermissionSpec, TokenChange};
 use crate::catalog::Change;
@@ -33,7 +35,7 @@ struct NamedTokenRequest {
 
 /// Serves every `/api/v3/configure/token...` path (and the Enterprise spelling of the resource
 /// token path).
-pub async fn handle(ctx: &ShardCtx, path: &str, req: Request<Incoming>) -> HttpResponse {
+pub async fn handle(ctx: &ShardCtx, route: Route, req: Request<Incoming>) -> HttpResponse {
     if ctx.config.auth.disabled {
         return v3_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -41,12 +43,9 @@ pub async fn handle(ctx: &ShardCtx, path: &str, req: Request<Incoming>) -> HttpR
         );
     }
     let method = req.method().clone();
-    let result = match (path, &method) {
-        (
-            "/api/v3/configure/token/admin" | "/api/v3/configure/token/admin/regenerate",
-            &Method::POST,
-        ) => {
-            let regenerate = path.ends_with("/regenerate");
+    let result = match (route, &method) {
+        (Route::AdminToken | Route::AdminTokenRegenerate, &Method::POST) => {
+            let regenerate = route == Route::AdminTokenRegenerate;
             let change = move |hash| {
                 if regenerate {
                     TokenChange::RegenerateAdmin { hash }
@@ -56,31 +55,11 @@ pub async fn handle(ctx: &ShardCtx, path: &str, req: Request<Incoming>) -> HttpR
             };
             create(ctx, ADMIN_TOKEN_NAME, None, change, None).await
         }
-        ("/api/v3/configure/token/named_admin", &Method::POST) => {
-            create_named(ctx, req, true).await
-        }
-        ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", &Method::POST) => {
-            create_named(ctx, req, false).await
-        }
-        ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", &Method::GET) => {
-            Ok(list(ctx))
-        }
-        ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", &Method::DELETE) => {
-            delete(ctx, &req).await
-        }
-        ("/api/v3/configure/token" | "/api/v3/enterprise/configure/token", _) => {
-            Ok(response::method_not_allowed("GET, POST, DELETE"))
-        }
-        (
-            "/api/v3/configure/token/admin"
-            | "/api/v3/configure/token/admin/regenerate"
-            | "/api/v3/configure/token/named_admin",
-            _,
-        ) => Ok(response::method_not_allowed("POST")),
-        _ => Ok(v3_error(
-            StatusCode::NOT_FOUND,
-            format!("no endpoint at {path}"),
-        )),
+        (Route::NamedAdminToken, &Method::POST) => create_named(ctx, req, true).await,
+        (Route::Tokens, &Method::POST) => create_named(ctx, req, false).await,
+        (Route::Tokens, &Method::GET) => Ok(list(ctx)),
+        (Route::Tokens, &Method::DELETE) => delete(ctx, &req).await,
+        _ => Ok(super::method_refused(route)),
     };
     respond(result)
 }
@@ -218,7 +197,7 @@ fn describe(e: &TokenEntry, now_ns: i64) -> serde_json::Value {
 
 /// `DELETE ?id=N` (or `?token_name=`): 204, or 404 when there is no such token.
 async fn delete(ctx: &ShardCtx, req: &Request<Incoming>) -> Result<HttpResponse, Refusal> {
-    let q = super::write::query_map(req);
+    let q = query_map(req);
     let id = match (q.get("id"), q.get("token_name")) {
         (Some(id), _) => id.parse::<u64>().map_err(|_| {
             Refusal::bad(format!(

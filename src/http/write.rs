@@ -17,7 +17,9 @@ use shardline_shards::rows::ParsedRows;
 
 use super::auth::Caller;
 use super::body::{self, BodyError};
-use super::response::{compat_error, empty, json, v3_error, HttpResponse};
+use super::errors::ErrorShape;
+use super::params::{parse_bool, query_map};
+use super::response::{empty, json, HttpResponse};
 use crate::auth::Need;
 use crate::metrics::WriteCounts;
 use crate::server::shard::ShardCtx;
@@ -42,9 +44,14 @@ pub(crate) struct WriteParams {
 
 impl WriteApi {
     pub(crate) fn error(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
+        self.shape().error(status, message)
+    }
+
+    /// The error shape of its API.
+    pub(crate) fn shape(self) -> ErrorShape {
         match self {
-            WriteApi::V3 => v3_error(status, message),
-            WriteApi::V1 | WriteApi::V2 => compat_error(status, message),
+            WriteApi::V3 => ErrorShape::V3,
+            WriteApi::V1 | WriteApi::V2 => ErrorShape::Compat,
         }
     }
 
@@ -110,24 +117,6 @@ fn parse_precision(api: WriteApi, p: &str) -> Result<Precision, String> {
     Ok(v)
 }
 
-fn parse_bool(query: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, String> {
-    match query.get(name).map(|s| s.to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if v.is_empty() => Ok(default),
-        Some(v) if v == "true" || v == "1" => Ok(true),
-        Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(format!(
-            "invalid value '{v}' for '{name}': use true or false"
-        )),
-    }
-}
-
-pub(crate) fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
-    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
 /// Serves one write request.
 pub async fn handle(
     ctx: &Rc<ShardCtx>,
@@ -140,7 +129,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(msg) => return api.error(StatusCode::BAD_REQUEST, msg),
     };
-    if let Err(refused) = caller.require_in(Some(api), Need::Write(&params.database)) {
+    if let Err(refused) = caller.require_in(api.shape(), Need::Write(&params.database)) {
         return *refused;
     }
     let (parts, mut incoming) = req.into_parts();
@@ -210,7 +199,7 @@ async fn write_body<'a>(
     let mut plan = match planned {
         Ok(p) => p,
         Err(write::PlanError::Catalog(e)) => {
-            let status = super::configure::error_status(&e);
+            let status = super::errors::catalog_status(&e);
             if status.is_server_error() {
                 tracing::error!(error = %e, "catalog update failed");
             }
