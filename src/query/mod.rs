@@ -8,18 +8,23 @@
 //! Invariants:
 //! - Every request gets exactly one `Start` or `Failed` first. After `Start`, the stream ends
 //!   with `Done` (complete) or `Abort` (the client must see a broken response, not a short one).
-//! - Errors found before the first byte of the result carry an HTTP status: unknown database
-//!   404, anything the SQL or its parameters cause 400, a shard shutting down 503.
+//! - Errors found before the first byte of the result carry an HTTP status, split by who must
+//!   act ([`error`]): unknown database 404, the SQL or its parameters 400, the memory limit or
+//!   a shard shutting down 503, our bugs and unreadable storage 500.
+//! - Running a query ([`run`]) and encoding its answer are apart: [`run::start`] yields Arrow
+//!   batches, and the HTTP encoding here is one consumer of them.
 //! - A query whose client went away stops at its next batch.
 
 pub mod caches;
 pub mod catalog;
 pub mod direct;
+pub mod error;
 pub mod format;
 pub mod json_rows;
 pub mod json_strings;
 pub mod log;
 pub mod parquet;
+pub mod run;
 pub mod scan;
 pub mod shards;
 pub mod table;
@@ -31,19 +36,18 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use datafusion::common::ScalarValue;
-use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use shardline_shards::schema::DbSchema;
 
 use crate::catalog::{CacheKind, Catalog};
+pub use error::QueryError;
 pub use format::Format;
 use log::QueryLog;
+pub use run::{Query, QueryStream};
 pub use shards::{
     CacheJob, HereShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob, OFF_SHARD,
 };
@@ -104,42 +108,6 @@ pub enum QueryEvent {
     Abort(String),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("database not found: {0}")]
-    DatabaseNotFound(String),
-    #[error("{0}")]
-    Sql(#[from] DataFusionError),
-    #[error("invalid params: {0}")]
-    Params(String),
-    #[error("encoding the result failed: {0}")]
-    Encode(#[from] arrow::error::ArrowError),
-}
-
-impl QueryError {
-    pub fn status(&self) -> u16 {
-        match self {
-            QueryError::DatabaseNotFound(_) => 404,
-            // The server is stopping: the query was fine, ask again later.
-            QueryError::Sql(e) if caused_by_stopping_shard(e) => 503,
-            QueryError::Sql(_) | QueryError::Params(_) => 400,
-            QueryError::Encode(_) => 500,
-        }
-    }
-}
-
-/// Whether a shard shutting down is somewhere in the error's chain of causes.
-fn caused_by_stopping_shard(e: &DataFusionError) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.downcast_ref::<ShardStopped>().is_some() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
-}
-
 /// Settings of the coordinator.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -158,6 +126,8 @@ struct Shared {
     store: Arc<dyn object_store::ObjectStore>,
     log: Arc<QueryLog>,
     runtime_env: Arc<RuntimeEnv>,
+    /// `--query-memory-limit`, for messages.
+    memory_limit: usize,
     threads: usize,
 }
 
@@ -191,6 +161,7 @@ impl Coordinator {
             store: config.store.clone(),
             log: Arc::new(QueryLog::default()),
             runtime_env,
+            memory_limit: config.memory_limit,
             threads,
         });
         let (tx, rx) = flume::unbounded::<QueryRequest>();
@@ -214,7 +185,35 @@ impl Coordinator {
             catalog: self.shared.catalog.clone(),
             shards: self.shared.shards.clone(),
             log: self.shared.log.clone(),
+            memory_limit: self.shared.memory_limit,
         }
+    }
+
+    /// The engine itself, for callers on the coordinator's runtime that consume batches
+    /// rather than HTTP bytes.
+    pub fn engine(&self) -> QueryEngine {
+        QueryEngine {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The coordinator's runtime, where [`QueryEngine::query`] runs.
+    pub fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle().clone())
+    }
+}
+
+/// Runs queries and hands back their batches.
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    shared: Arc<Shared>,
+}
+
+impl QueryEngine {
+    /// Plans and starts `query`: its schema and batches, or why it cannot run. Call on the
+    /// coordinator's runtime ([`Coordinator::runtime`]).
+    pub async fn query(&self, query: &Query) -> Result<QueryStream, QueryError> {
+        run::start(&self.shared, query, None).await
     }
 }
 
@@ -232,6 +231,7 @@ pub struct QueryPort {
     catalog: Arc<Catalog>,
     shards: ShardHandles,
     log: Arc<QueryLog>,
+    memory_limit: usize,
 }
 
 /// How [`QueryPort::submit`] went.
@@ -264,7 +264,7 @@ impl QueryPort {
                 }
                 Some(Ok(batch)) => req.answered = Some(batch),
                 Some(Err(e)) => {
-                    let e = QueryError::from(e);
+                    let e = QueryError::from_engine(e, self.memory_limit);
                     let id = self.log.start(&req.database, &req.sql, params_text(&req));
                     self.log.finish(&req.database, id, 0, Some(e.to_string()));
                     return Submitted::Failed {
@@ -327,18 +327,17 @@ impl Drop for Coordinator {
 }
 
 async fn run(shared: Arc<Shared>, req: QueryRequest) {
-    let snapshot = shared.catalog.snapshot();
-    let Some(db) = snapshot.database(&req.database).cloned() else {
-        let e = QueryError::DatabaseNotFound(req.database.clone());
-        let _ = req.reply.send_async(failed(&e)).await;
-        return;
+    let query = Query {
+        database: req.database.clone(),
+        text: req.sql.clone(),
+        params: req.params.clone(),
     };
-    let id = shared.log.start(&req.database, &req.sql, params_text(&req));
-    let (rows, error) = match execute(&shared, db, &req).await {
-        Ok(rows) => (rows, None),
-        Err((rows, e)) => (rows, Some(e)),
-    };
-    shared.log.finish(&req.database, id, rows, error);
+    match run::start(&shared, &query, req.answered.clone()).await {
+        Ok(stream) => answer_http(stream, &req).await,
+        Err(e) => {
+            let _ = req.reply.send_async(failed(&e)).await;
+        }
+    }
 }
 
 fn failed(e: &QueryError) -> QueryEvent {
@@ -351,99 +350,38 @@ fn failed(e: &QueryError) -> QueryEvent {
 /// Most rows encoded into one chunk of the response.
 const ENCODE_ROWS: usize = 8 * 1024;
 
-/// Runs one query, streaming its result. Returns the rows sent, or how it failed.
-async fn execute(
-    shared: &Shared,
-    db: Arc<DbSchema>,
-    req: &QueryRequest,
-) -> Result<u64, (u64, String)> {
+/// Encodes a query's batches in the request's format and sends them to the shard that
+/// answers the HTTP request, as they come.
+async fn answer_http(mut stream: QueryStream, req: &QueryRequest) {
     let reply = &req.reply;
-    let prepared = async {
-        if let Some(batch) = &req.answered {
-            let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
-                batch.schema(),
-                futures::stream::empty(),
-            ));
-            return Ok((stream, Some(batch.clone())));
-        }
-        if let Some(answer) = direct::answer(
-            &req.sql,
-            req.params.as_ref(),
-            &db,
-            &shared.shards,
-            OFF_SHARD,
-        )
-        .await
-        {
-            let batch = answer?;
-            let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
-                batch.schema(),
-                futures::stream::empty(),
-            ));
-            return Ok((stream, Some(batch)));
-        }
-        let ctx = session(shared, db)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let mut df = ctx.sql_with_options(&req.sql, options).await?;
-        if let Some(p) = &req.params {
-            df = df.with_param_values(param_values(p)?)?;
-        }
-        let mut stream = df.execute_stream().await?;
-        // The first batch runs most of a query; an error there still gets a status code.
-        let first = stream.next().await.transpose()?;
-        Ok::<_, QueryError>((stream, first))
-    };
-    let (mut stream, first) = match prepared.await {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = reply.send_async(failed(&e)).await;
-            return Err((0, e.to_string()));
-        }
-    };
     let schema = stream.schema();
     let mut encoder = match format::Encoder::new(req.format, &schema) {
         Ok(e) => e,
         Err(e) => {
             let e = QueryError::from(e);
             let _ = reply.send_async(failed(&e)).await;
-            return Err((0, e.to_string()));
+            return stream.fail(e.to_string());
         }
     };
     let start = QueryEvent::Start {
         content_type: req.format.content_type(),
     };
-    let gone = |rows| (rows, "the client went away".to_string());
-    if reply.send_async(start).await.is_err() {
-        return Err(gone(0));
+    if reply.send_async(start).await.is_err() || send_bytes(reply, encoder.begin()).await.is_err() {
+        return; // The client went away: dropping the stream cancels the query.
     }
-    send_bytes(reply, encoder.begin())
-        .await
-        .map_err(|_| gone(0))?;
-    let mut next = first.map(Ok);
-    loop {
-        let batch = match next.take() {
-            Some(b) => b,
-            None => match stream.next().await {
-                Some(b) => b,
-                None => break,
-            },
-        };
+    while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                let e = QueryError::from(e);
                 let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
-                return Err((encoder.rows(), e.to_string()));
+                return;
             }
         };
         // A large batch goes out in slices, so the connection sends one while the next is
         // encoded and no single buffer holds the whole result.
         let rows = batch.num_rows();
         let mut offset = 0;
-        loop {
+        while offset < rows {
             let len = (rows - offset).min(ENCODE_ROWS);
             let slice = if offset == 0 && len == rows {
                 batch.clone()
@@ -451,34 +389,28 @@ async fn execute(
                 batch.slice(offset, len)
             };
             match encoder.batch(&slice) {
-                Ok(bytes) => send_bytes(reply, bytes)
-                    .await
-                    .map_err(|_| gone(encoder.rows()))?,
+                Ok(bytes) => {
+                    if send_bytes(reply, bytes).await.is_err() {
+                        return;
+                    }
+                }
                 Err(e) => {
                     let e = QueryError::from(e);
                     let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
-                    return Err((encoder.rows(), e.to_string()));
+                    return stream.fail(e.to_string());
                 }
             }
             offset += len;
-            if offset >= rows {
-                break;
-            }
         }
     }
-    let rows = encoder.rows();
     match encoder.finish(&schema) {
         Ok(tail) => {
-            send_bytes(reply, tail).await.map_err(|_| gone(rows))?;
-            reply
-                .send_async(QueryEvent::Done)
-                .await
-                .map_err(|_| gone(rows))?;
-            Ok(rows)
+            if send_bytes(reply, tail).await.is_ok() {
+                let _ = reply.send_async(QueryEvent::Done).await;
+            }
         }
         Err(e) => {
             let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
-            Err((rows, e.to_string()))
         }
     }
 }
@@ -491,7 +423,7 @@ async fn send_bytes(reply: &flume::Sender<QueryEvent>, b: Bytes) -> Result<(), (
 }
 
 /// A session whose default catalog is the database.
-fn session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryError> {
+fn session(shared: &Shared, db: Arc<DbSchema>) -> SessionContext {
     let config = SessionConfig::new()
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema(catalog::CATALOG_NAME, catalog::TABLE_SCHEMA)
@@ -520,7 +452,7 @@ fn session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryEr
             shared.log.clone(),
         )),
     );
-    Ok(ctx)
+    ctx
 }
 
 /// `params` as DataFusion placeholder values (`$name` takes `params.name`).
@@ -555,19 +487,6 @@ fn param_values(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses() {
-        let stopped = DataFusionError::External(Box::new(ShardStopped(1)));
-        assert_eq!(QueryError::Sql(stopped).status(), 503);
-        let wrapped =
-            DataFusionError::External(Box::new(ShardStopped(0))).context("while scanning");
-        assert_eq!(QueryError::Sql(wrapped).status(), 503);
-        let plan = DataFusionError::Plan("no such column".into());
-        assert_eq!(QueryError::Sql(plan).status(), 400);
-        assert_eq!(QueryError::DatabaseNotFound("x".into()).status(), 404);
-        assert_eq!(QueryError::Params("bad".into()).status(), 400);
-    }
 
     #[test]
     fn params_become_scalars() {
