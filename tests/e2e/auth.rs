@@ -6,7 +6,7 @@ use std::process::Command;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::harness::{json, Server, AUTH_ON};
+use crate::harness::{http, json, run, Server, AUTH_ON, PATIENCE};
 
 /// A request with an optional `Authorization` value; returns status and body.
 fn call(
@@ -16,7 +16,7 @@ fn call(
     auth: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut req = ureq::request(method, &s.url(path));
+    let mut req = http().request(method, &s.url(path));
     if let Some(a) = auth {
         req = req.set("Authorization", a);
     }
@@ -569,11 +569,20 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn admin_token_file_without_auth_and_disable_authz() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_shardline"))
-        .args(["create", "token", "--admin", "--offline"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_shardline")).args([
+            "create",
+            "token",
+            "--admin",
+            "--offline",
+        ]),
+        PATIENCE,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let file = dir.path().join("admin.json");
     std::fs::write(&file, &out.stdout).unwrap();
     let token = json(&String::from_utf8_lossy(&out.stdout))["token"]
@@ -607,13 +616,14 @@ fn admin_token_file_without_auth_and_disable_authz() {
     // A short or malformed token file stops start-up with a message saying what is wanted.
     let short = dir.path().join("short");
     std::fs::write(&short, "apiv3_tooshort").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_shardline"))
-        .args(["serve", "--http-bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data2"))
-        .arg("--admin-token-file")
-        .arg(&short)
-        .output()
-        .unwrap();
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_shardline"))
+            .args(["serve", "--http-bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data2"))
+            .arg("--admin-token-file")
+            .arg(&short),
+        PATIENCE,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("48 random bytes"));
 
@@ -774,7 +784,7 @@ fn the_management_cli_speaks_to_the_server() {
         if let Some(t) = token {
             c.env("SHARDLINE_TOKEN", t);
         }
-        let out = c.output().unwrap();
+        let out = run(&mut c, PATIENCE);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),

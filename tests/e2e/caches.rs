@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{json, Server};
+use crate::harness::{http, json, Server};
 
 const LVC: &str = "/api/v3/configure/last_cache";
 const DVC: &str = "/api/v3/configure/distinct_cache";
@@ -461,19 +461,14 @@ fn caches_survive_a_restart() {
 
 /// Polls `sql` until it returns `want` (the caches fill from files in the background).
 fn wait_for_rows(s: &Server, sql: &str, want: &[Value]) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    s.wait_until(&format!("{sql} to return {want:?}"), || {
         let got = s.select("f", sql);
         if got == want {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{sql}: still {got:?}, want {want:?}\n{}",
-            s.log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    });
 }
 
 #[test]
@@ -527,7 +522,14 @@ fn caches_backfill_from_persisted_files_when_created_and_after_a_restart() {
     let regions = ["ap", "eu", "old", "us"].map(|r| json!({ "region": r }));
     wait_for_rows(&s, lvc_sql, &want);
     wait_for_rows(&s, dvc_sql, &regions);
-    assert!(s.log_text().contains("caches backfilled from files"));
+    // A shard logs its backfill after feeding the last rows, so the line may trail them.
+    s.wait_until("the backfill's log line", || {
+        if s.log_text().contains("caches backfilled from files") {
+            Ok(())
+        } else {
+            Err("not logged yet".to_string())
+        }
+    });
 
     // After a restart the WAL holds none of these rows: the caches come back from the files.
     s.kill9();
@@ -696,7 +698,8 @@ fn lookups_answered_on_a_shard_or_by_the_coordinator_agree_and_are_logged() {
 
 /// The row count a `format=parquet` answer's footer gives.
 fn parquet_rows(s: &Server, q: &str) -> usize {
-    let resp = ureq::get(&s.url("/api/v3/query_sql"))
+    let resp = http()
+        .get(&s.url("/api/v3/query_sql"))
         .query("db", "c")
         .query("q", q)
         .query("format", "parquet")

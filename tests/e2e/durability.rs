@@ -5,20 +5,27 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::harness::Server;
+use crate::harness::{http, Server, PATIENCE};
 
-/// Counts how often each `w=<writer>-<seq>` point appears in the rows.
-fn point_counts(rows: &[serde_json::Value]) -> HashMap<String, usize> {
+/// How often each `w=<writer>-<seq>` point of `table` reads back through SQL.
+fn point_counts(s: &Server, db: &str, table: &str) -> HashMap<String, usize> {
     let mut m = HashMap::new();
-    for r in rows {
-        *m.entry(format!(
-            "{}-{}",
-            r["tags"]["w"].as_str().unwrap(),
-            r["fields"]["seq"]
-        ))
-        .or_insert(0) += 1;
+    for r in s.select(db, &format!("SELECT w, seq FROM {table}")) {
+        *m.entry(format!("{}-{}", r["w"].as_str().unwrap(), r["seq"]))
+            .or_insert(0) += 1;
     }
     m
+}
+
+/// Checks that the buffers of `db` hold `points` rows: each point once, as written once. SQL
+/// merges a point stored twice (same series and time) into one row, so only the buffer shows
+/// a WAL record that replay applied twice.
+fn assert_buffered_once(s: &Server, db: &str, points: usize) {
+    let buffered = s.buffered_rows(db).len();
+    assert_eq!(
+        buffered, points,
+        "the buffers hold {buffered} rows for {points} points: a record replayed twice?"
+    );
 }
 
 #[test]
@@ -31,9 +38,6 @@ fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
     for w in 0..4 {
         let (addr, acked, stop) = (addr.clone(), acked.clone(), stop.clone());
         writers.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(std::time::Duration::from_secs(10))
-                .build();
             // Bounded: at most 2,000 requests per writer; the kill ends it sooner.
             for seq in 0..2000u64 {
                 if stop.load(Ordering::Relaxed) {
@@ -41,7 +45,7 @@ fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
                 }
                 let body = format!("k,w=w{w},h=h{} seq={seq}i,v=1.5 {seq}\n", seq % 7);
                 let url = format!("http://{addr}/api/v3/write_lp?db=kill&precision=second");
-                match agent.post(&url).send_bytes(body.as_bytes()) {
+                match http().post(&url).send_bytes(body.as_bytes()) {
                     Ok(r) if r.status() == 204 => acked.lock().unwrap().push(format!("w{w}-{seq}")),
                     _ => break, // the server is gone
                 }
@@ -49,9 +53,16 @@ fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         }));
     }
     // Kill once a good number of writes are acknowledged, while writers are still going.
-    while acked.lock().unwrap().len() < 400 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    s.wait_until("400 acknowledged writes", || {
+        let n = acked.lock().unwrap().len();
+        if n >= 400 {
+            Ok(())
+        } else if writers.iter().all(|w| w.is_finished()) {
+            panic!("the writers stopped after {n} acknowledged writes, before any kill")
+        } else {
+            Err(format!("{n} acknowledged"))
+        }
+    });
     s.kill9();
     stop.store(true, Ordering::Relaxed);
     for w in writers {
@@ -59,7 +70,7 @@ fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
     }
     let acked = acked.lock().unwrap().clone();
     let s2 = Server::start_in(&s.data_dir, 2, &[]);
-    let counts = point_counts(&s2.rows("kill"));
+    let counts = point_counts(&s2, "kill", "k");
     for a in &acked {
         assert_eq!(
             counts.get(a),
@@ -68,6 +79,7 @@ fn acknowledged_writes_survive_kill_9_during_concurrent_writes() {
         );
     }
     assert!(counts.values().all(|&c| c == 1), "no point appears twice");
+    assert_buffered_once(&s2, "kill", counts.len());
 }
 
 #[test]
@@ -93,7 +105,8 @@ fn changing_the_shard_count_loses_and_duplicates_nothing() {
     );
     s.stop();
     let mut s = Server::start_in(tmp.path(), 1, &[]);
-    assert_eq!(s.rows("rs").len(), 300);
+    assert_eq!(s.count("rs", "rs"), 300);
+    assert_buffered_once(&s, "rs", 300);
     assert_eq!(
         s.post("/api/v3/write_lp?db=rs&precision=second", b2.as_bytes())
             .0,
@@ -108,11 +121,12 @@ fn changing_the_shard_count_loses_and_duplicates_nothing() {
     );
     s.stop();
     let s = Server::start_in(tmp.path(), 2, &[]);
-    let counts = point_counts(&s.rows("rs"));
+    let counts = point_counts(&s, "rs", "rs");
     assert_eq!(counts.len(), 900);
     for w in &want {
         assert_eq!(counts.get(w), Some(&1), "{w}");
     }
+    assert_buffered_once(&s, "rs", 900);
 }
 
 #[test]
@@ -136,13 +150,13 @@ fn a_damaged_wal_tail_is_truncated_not_fatal() {
     data.extend_from_slice(&[0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, b'c', b'p']);
     std::fs::write(&seg, &data).unwrap();
     let s = Server::start_in(tmp.path(), 1, &[]);
-    assert_eq!(s.rows("torn").len(), 100);
+    assert_eq!(s.count("torn", "t"), 100);
     assert!(s.log_text().contains("damaged tail"), "a warning is logged");
     assert_eq!(
         s.post("/api/v3/write_lp?db=torn", b"t,h=new v=1 1000\n").0,
         204
     );
-    assert_eq!(s.rows("torn").len(), 101);
+    assert_eq!(s.count("torn", "t"), 101);
 }
 
 /// Replacing another server on its port (InfluxDB, say): its side of the connections it
@@ -155,6 +169,7 @@ fn shardline_listens_on_a_port_another_server_just_left() {
     let mut clients = Vec::new();
     for _ in 0..4 {
         let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(PATIENCE)).unwrap();
         let (mut served, _) = old.accept().unwrap();
         // The old server closes first, so its side is the one left in TIME_WAIT.
         served
@@ -188,16 +203,13 @@ fn concurrent_overwrites_read_the_same_before_and_after_a_restart() {
     for w in 0..16u64 {
         let addr = addr.clone();
         writers.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(std::time::Duration::from_secs(60))
-                .build();
             let url = format!("http://{addr}/api/v3/write_lp?db=order&precision=second");
             for round in 0..8u64 {
                 let v = w * 100 + round;
                 let body: String = (0..points)
                     .map(|i| format!("p,host=h{i} v={v}i,w={w}i {}\n", i + 1))
                     .collect();
-                let r = agent.post(&url).send_bytes(body.as_bytes()).unwrap();
+                let r = http().post(&url).send_bytes(body.as_bytes()).unwrap();
                 assert_eq!(r.status(), 204);
             }
         }));

@@ -5,19 +5,22 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::Server;
+use crate::harness::{run, Server, PATIENCE};
 
-/// Runs `shardline loadgen ARGS --json F` and returns its exit code and report.
+/// Runs `shardline loadgen ARGS --json F` and returns its exit code and report. A run is
+/// some tens of thousands of lines: allowed several times the usual patience, as a debug
+/// build on a busy machine sends them slowly.
 fn loadgen(args: &[&str]) -> (i32, Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_shardline"))
-        .arg("loadgen")
-        .args(args)
-        .args(["--progress", "0", "--json"])
-        .arg(&json)
-        .output()
-        .expect("run shardline loadgen");
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_shardline"))
+            .arg("loadgen")
+            .args(args)
+            .args(["--progress", "0", "--json"])
+            .arg(&json),
+        5 * PATIENCE,
+    );
     let report = std::fs::read_to_string(&json).unwrap_or_else(|_| {
         panic!(
             "no report; stdout {} stderr {}",

@@ -2,11 +2,11 @@
 //! deletes: statuses and bodies, what queries see at once, and files removed later.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::harness::{json, Server};
+use crate::harness::{http, json, Server};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
@@ -59,21 +59,18 @@ fn files(s: &Server, db: &str) -> Vec<(String, String, i64)> {
     .collect()
 }
 
-/// Polls `done` (bounded: a minute) until it holds.
-fn wait_until(s: &Server, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}:\n{}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn on_disk(data: &Path, path: &str) -> bool {
     data.join("store").join(path).exists()
+}
+
+/// A probe for [`Server::wait_until`]: done once none of `paths` is on disk.
+fn all_deleted(data: &Path, paths: &[String]) -> Result<(), String> {
+    let left: Vec<&String> = paths.iter().filter(|p| on_disk(data, p)).collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("still on disk: {left:?}"))
+    }
 }
 
 #[test]
@@ -144,7 +141,8 @@ fn database_endpoints_answer_with_the_spec_statuses() {
     let (st, body) = s.get(&format!("{db}?format=pretty"));
     assert_eq!(st, 200);
     assert!(body.contains("| mydb "), "{body}");
-    let resp = ureq::get(&s.url(&format!("{db}?format=parquet")))
+    let resp = http()
+        .get(&s.url(&format!("{db}?format=parquet")))
         .call()
         .unwrap();
     assert_eq!(
@@ -333,11 +331,16 @@ fn retention_hides_old_rows_at_once_and_later_deletes_their_files() {
     write(&s, "rdb", &points("m", old, 10));
     write(&s, "rdb", &points("m", now - 60_000_000_000, 10));
     write(&s, "rdb", &points("n", old, 5));
-    wait_until(&s, "old and new rows are in files", || {
+    s.wait_until("old and new rows in files", || {
         let f = files(&s, "rdb");
-        f.iter().any(|(t, _, max)| t == "m" && *max > now - HOUR_NS)
+        if f.iter().any(|(t, _, max)| t == "m" && *max > now - HOUR_NS)
             && f.iter().any(|(t, _, max)| t == "m" && *max < now - HOUR_NS)
             && f.iter().any(|(t, _, _)| t == "n")
+        {
+            Ok(())
+        } else {
+            Err(format!("files {f:?}"))
+        }
     });
     assert_eq!(s.count("rdb", "m"), 20);
     let old_files: Vec<String> = files(&s, "rdb")
@@ -365,13 +368,16 @@ fn retention_hides_old_rows_at_once_and_later_deletes_their_files() {
     assert_eq!(s.count("rdb", "n"), 0);
     let rows = s.select("rdb", "SELECT min(time) AS t FROM m");
     assert_eq!(rows.len(), 1);
-    // …and its files are dropped from the manifest, then deleted.
-    wait_until(&s, "expired files are deleted", || {
-        old_files.iter().all(|p| !on_disk(tmp.path(), p))
+    // …and its files are dropped from the manifest, then deleted. With no delete delay a
+    // shard deletes them in the same step that drops them, and its listing changes a moment
+    // after the files go: wait for both.
+    s.wait_until("the expired files unlisted and deleted", || {
+        let listed = files(&s, "rdb");
+        if listed.iter().any(|(_, _, max)| *max < now - HOUR_NS) {
+            return Err(format!("expired files still listed: {listed:?}"));
+        }
+        all_deleted(tmp.path(), &old_files)
     });
-    assert!(files(&s, "rdb")
-        .iter()
-        .all(|(_, _, max)| *max >= now - HOUR_NS));
     assert_eq!(s.count("rdb", "m"), 10);
 
     // Table retention overrides the database's, both ways.
@@ -421,9 +427,13 @@ fn deleted_tables_and_databases_vanish_at_once_and_their_files_after_the_grace_p
     let now = now_ns();
     write(&s, "ddb", &points("a", now, 6));
     write(&s, "ddb", &points("b", now, 6));
-    wait_until(&s, "both tables are in files", || {
+    s.wait_until("both tables in files", || {
         let f = files(&s, "ddb");
-        f.iter().any(|(t, _, _)| t == "a") && f.iter().any(|(t, _, _)| t == "b")
+        if f.iter().any(|(t, _, _)| t == "a") && f.iter().any(|(t, _, _)| t == "b") {
+            Ok(())
+        } else {
+            Err(format!("files {f:?}"))
+        }
     });
     let a_files: Vec<String> = files(&s, "ddb")
         .into_iter()
@@ -435,8 +445,8 @@ fn deleted_tables_and_databases_vanish_at_once_and_their_files_after_the_grace_p
     assert_eq!(st, 200, "{body}");
     assert!(files(&s, "ddb").iter().all(|(t, _, _)| t == "b"));
     assert_eq!(s.count("ddb", "b"), 6);
-    wait_until(&s, "the deleted table's files are removed", || {
-        a_files.iter().all(|p| !on_disk(tmp.path(), p))
+    s.wait_until("the deleted table's files' removal", || {
+        all_deleted(tmp.path(), &a_files)
     });
     // The name is free: a new table of it holds only what is written from now on.
     write(&s, "ddb", &points("a", now, 2));
@@ -447,8 +457,8 @@ fn deleted_tables_and_databases_vanish_at_once_and_their_files_after_the_grace_p
     assert_eq!(st, 200, "{body}");
     let (st, _, body) = s.query("ddb", "SELECT * FROM b", "json");
     assert_eq!(st, 404, "{body}");
-    wait_until(&s, "the deleted database's files are removed", || {
-        b_files.iter().all(|p| !on_disk(tmp.path(), p))
+    s.wait_until("the deleted database's files' removal", || {
+        all_deleted(tmp.path(), &b_files)
     });
     write(&s, "ddb", &points("b", now, 1));
     assert_eq!(s.count("ddb", "b"), 1);

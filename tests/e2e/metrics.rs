@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use crate::harness::{respond_typed, Server};
+use crate::harness::{http, respond_typed, Server};
 
 /// The samples of an OpenMetrics text, by their full name with labels as written.
 fn scrape(s: &Server) -> (String, HashMap<String, f64>) {
-    let (status, content_type, body) = respond_typed(ureq::get(&s.url("/metrics")).call());
+    let (status, content_type, body) = respond_typed(http().get(&s.url("/metrics")).call());
     assert_eq!(status, 200, "{body}");
     assert!(
         content_type.starts_with("application/openmetrics-text"),

@@ -2,9 +2,9 @@
 //! queries across buffer and files, memory bounded by the buffer limit.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::harness::Server;
+use crate::harness::{http, Server};
 
 /// `n` distinct points of table `p` starting at `from` (host h0..h49, one per second).
 fn points(from: usize, n: usize) -> String {
@@ -25,22 +25,17 @@ fn write(s: &Server, body: &str) {
     assert_eq!(status, 204, "{resp}");
 }
 
-/// Waits (bounded) until the server lists at least `n` Parquet files.
+/// Waits until the server lists at least `n` Parquet files; returns how many it lists.
 fn wait_for_files(s: &Server, n: i64) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    s.wait_until(&format!("{n} Parquet files (snapshots)"), || {
         let rows = s.select("pdb", "SELECT count(*) AS n FROM system.parquet_files");
         let have = rows[0]["n"].as_i64().unwrap();
         if have >= n {
-            return have;
+            Ok(have)
+        } else {
+            Err(format!("{have} files listed"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "no snapshot happened:\n{}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 /// seq → how many rows hold it.
@@ -117,14 +112,11 @@ fn snapshot_then_restart_returns_everything_with_last_write_wins() {
 /// acknowledged.
 fn write_until_crash(s: &mut Server) -> Vec<usize> {
     let url = s.url("/api/v3/write_lp?db=pdb&precision=second");
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build();
     let mut acked = Vec::new();
     // Bounded: the buffer limit makes a snapshot start after a few hundred KiB.
     for k in 0..2_000 {
         let body = points(k * 200, 200);
-        match agent.post(&url).send_bytes(body.as_bytes()) {
+        match http().post(&url).send_bytes(body.as_bytes()) {
             Ok(r) if r.status() == 204 => acked.extend(k * 200..k * 200 + 200),
             _ => break,
         }
@@ -201,18 +193,18 @@ fn crash_between_parquet_write_and_manifest_loses_and_duplicates_nothing() {
     );
     // The start-up sweep deletes them (this server writes no files of its own: its buffer
     // limit and snapshot interval are far off).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while parquet_files_on_disk(&tmp.path().join("store")) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "orphaned files were not deleted:\n{}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(s
-        .log_text()
-        .contains("deleted Parquet files a crash left unlisted"));
+    s.wait_until("the orphaned files' deletion, logged", || {
+        let left = parquet_files_on_disk(&tmp.path().join("store"));
+        // The sweep logs once it has deleted them: the line may come a moment after.
+        let logged = s
+            .log_text()
+            .contains("deleted Parquet files a crash left unlisted");
+        if left == 0 && logged {
+            Ok(())
+        } else {
+            Err(format!("{left} Parquet files on disk, logged: {logged}"))
+        }
+    });
 }
 
 #[test]
@@ -362,23 +354,18 @@ fn compaction_merges_small_files_and_preserves_every_row() {
         write(&s, &body);
         wait_for_files(&s, 1);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = s.select("pdb", "SELECT count(*) AS n FROM system.parquet_files");
-        if r[0]["n"].as_i64() == Some(1) && !s.log_text().is_empty() {
-            let b = s.select("pdb", "SELECT count(*) AS n FROM p");
-            if b[0]["n"].as_i64() == Some(600) {
-                break;
-            }
+    s.wait_until("the files compacted into one of 600 rows", || {
+        let files =
+            s.select("pdb", "SELECT count(*) AS n FROM system.parquet_files")[0]["n"].clone();
+        let rows = s.select("pdb", "SELECT count(*) AS n FROM p")[0]["n"].clone();
+        // And the log says so (its line and the new listing are two steps, not one).
+        let logged = s.log_text().contains("compacted files");
+        if files == 1 && rows == 600 && logged {
+            Ok(())
+        } else {
+            Err(format!("{files} files, {rows} rows, logged: {logged}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "files were not compacted into one:\n{}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(s.log_text().contains("compacted files"));
+    });
     let r = s.select(
         "pdb",
         "SELECT count(*) AS n, min(v) AS lo, max(v) AS hi FROM p",

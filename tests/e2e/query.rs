@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::harness::{json, respond_typed, Server};
+use crate::harness::{http, json, respond_typed, run, Server, PATIENCE};
 
 /// Three points: every field type, a null in every field column, a tag value with an escaped
 /// space, a string with escaped quotes, and a tag only some series have.
@@ -95,7 +95,8 @@ fn pretty_is_a_table() {
 fn parquet_reads_back_with_the_same_rows() {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let s = fixture_server(1);
-    let resp = ureq::get(&s.url("/api/v3/query_sql"))
+    let resp = http()
+        .get(&s.url("/api/v3/query_sql"))
         .query("db", "q")
         .query("q", ALL)
         .query("format", "parquet")
@@ -133,7 +134,8 @@ fn parquet_reads_back_with_the_same_rows() {
 fn the_accept_header_chooses_the_format_and_format_wins_over_it() {
     let s = fixture_server(1);
     let get = |accept: &str, format: Option<&str>| {
-        let mut req = ureq::get(&s.url("/api/v3/query_sql"))
+        let mut req = http()
+            .get(&s.url("/api/v3/query_sql"))
             .query("db", "q")
             .query("q", "SELECT host FROM m ORDER BY time LIMIT 1")
             .set("Accept", accept);
@@ -179,7 +181,8 @@ fn params_fill_named_placeholders() {
     );
     assert_eq!((status, text.as_str()), (200, "[{\"i\":5}]"));
     let (status, _, text) = respond_typed(
-        ureq::get(&s.url("/api/v3/query_sql"))
+        http()
+            .get(&s.url("/api/v3/query_sql"))
             .query("db", "q")
             .query("q", "SELECT f FROM m WHERE host = $h")
             .query("params", r#"{"h":"b"}"#)
@@ -236,7 +239,7 @@ fn errors_have_the_v3_shape_and_status() {
     );
     assert_eq!(status, 400, "{body}");
 
-    let resp = ureq::put(&s.url("/api/v3/query_sql")).call();
+    let resp = http().put(&s.url("/api/v3/query_sql")).call();
     let (status, _, _) = respond_typed(resp);
     assert_eq!(status, 405);
 }
@@ -372,8 +375,10 @@ fn rows_spread_over_two_shards_come_back_once_each() {
     );
     assert_eq!(status, 204, "{body}");
     // Both shards hold some of the series.
-    let buffered = s.rows("d").len();
-    assert_eq!(buffered, 2000);
+    let per_shard = buffered_rows_per_shard(&s);
+    assert_eq!(per_shard.len(), 2, "{per_shard:?}");
+    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+    assert_eq!(per_shard.iter().sum::<u64>(), 2000, "{per_shard:?}");
     // Several connections, so queries land on both shards.
     for _ in 0..6 {
         let rows = s.select("d", "SELECT v FROM t");
@@ -420,6 +425,23 @@ fn rows_spread_over_two_shards_come_back_once_each() {
     assert!(plan.contains("pushed=[DynamicFilter"), "{plan}");
 }
 
+/// Rows each shard's buffer holds, by shard index, as `/metrics` reports them (SQL answers
+/// for the whole server and cannot say which shard holds what).
+fn buffered_rows_per_shard(s: &Server) -> Vec<u64> {
+    let (status, text) = s.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    let mut per_shard: Vec<(usize, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("shardline_buffer_rows{shard=\"")?;
+            let (shard, value) = rest.split_once("\"} ")?;
+            Some((shard.parse().unwrap(), value.parse::<f64>().unwrap() as u64))
+        })
+        .collect();
+    per_shard.sort();
+    per_shard.into_iter().map(|(_, n)| n).collect()
+}
+
 #[test]
 fn large_results_stream_in_chunks() {
     let s = Server::start(1);
@@ -431,7 +453,8 @@ fn large_results_stream_in_chunks() {
         lines.as_bytes(),
     );
     assert_eq!(status, 204, "{body}");
-    let resp = ureq::get(&s.url("/api/v3/query_sql"))
+    let resp = http()
+        .get(&s.url("/api/v3/query_sql"))
         .query("db", "d")
         .query("q", "SELECT v FROM big")
         .query("format", "jsonl")
@@ -501,7 +524,7 @@ fn after_kill_9_during_ingest_every_acknowledged_line_is_returned_once() {
                     .map(|i| format!("k,host=h{i} v={batch}i {}\n", batch * 100 + 1))
                     .collect();
                 for _ in 0..2 {
-                    match ureq::post(&url).send_string(&lines) {
+                    match http().post(&url).send_string(&lines) {
                         Ok(r) if r.status() == 204 => {}
                         _ => return,
                     }
@@ -513,9 +536,16 @@ fn after_kill_9_during_ingest_every_acknowledged_line_is_returned_once() {
             }
         })
     };
-    while acked.lock().unwrap().len() < 50 * 40 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    s.wait_until("40 acknowledged batches", || {
+        let n = acked.lock().unwrap().len();
+        if n >= 50 * 40 {
+            Ok(())
+        } else if writer.is_finished() {
+            panic!("the writer stopped after {n} acknowledged lines, before any kill")
+        } else {
+            Err(format!("{n} lines acknowledged"))
+        }
+    });
     s.kill9();
     writer.join().unwrap();
     let acked = acked.lock().unwrap().clone();
@@ -545,37 +575,39 @@ fn the_cli_writes_and_queries() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lines.lp");
     std::fs::write(&file, "cli,host=a v=1 1\ncli,host=b v=2 2\n").unwrap();
-    let out = std::process::Command::new(bin)
-        .args([
-            "write",
-            "--host",
-            &host,
-            "--database",
-            "c",
-            "--precision",
-            "second",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = run(
+        std::process::Command::new(bin)
+            .args([
+                "write",
+                "--host",
+                &host,
+                "--database",
+                "c",
+                "--precision",
+                "second",
+            ])
+            .arg(&file),
+        PATIENCE,
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(bin)
-        .args([
-            "query",
-            "--host",
-            &host,
-            "--database",
-            "c",
-            "--format",
-            "csv",
-        ])
-        .arg("SELECT host, v FROM cli ORDER BY host")
-        .output()
-        .unwrap();
+    let out = run(
+        std::process::Command::new(bin)
+            .args([
+                "query",
+                "--host",
+                &host,
+                "--database",
+                "c",
+                "--format",
+                "csv",
+            ])
+            .arg("SELECT host, v FROM cli ORDER BY host"),
+        PATIENCE,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -585,10 +617,17 @@ fn the_cli_writes_and_queries() {
         String::from_utf8_lossy(&out.stdout),
         "host,v\na,1.0\nb,2.0\n"
     );
-    let out = std::process::Command::new(bin)
-        .args(["query", "--host", &host, "--database", "nope", "SELECT 1"])
-        .output()
-        .unwrap();
+    let out = run(
+        std::process::Command::new(bin).args([
+            "query",
+            "--host",
+            &host,
+            "--database",
+            "nope",
+            "SELECT 1",
+        ]),
+        PATIENCE,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
 }

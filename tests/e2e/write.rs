@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::harness::{json, row_keys, Server};
+use crate::harness::{http, json, Server, PATIENCE};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -23,15 +23,38 @@ fn v3_write_round_trips_every_type_and_escape() {
         ),
         (204, String::new())
     );
-    let rows = s.rows("types");
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["table"], "m 1");
-    assert_eq!(rows[0]["tags"], json!({"t k": "v,1", "host": "a"}));
-    assert_eq!(
-        rows[0]["fields"],
-        json!({"f": 1.5, "i": -3, "u": 7, "b": true, "s": "q \"x\" \\ y"})
+    let rows = s.select(
+        "types",
+        r#"SELECT "t k", host, f, i, u, b, s, CAST(time AS BIGINT) AS time FROM "m 1""#,
     );
-    assert_eq!(rows[0]["time"], 1_700_000_000_000_000_000i64);
+    assert_eq!(
+        rows,
+        vec![json!({
+            "t k": "v,1", "host": "a",
+            "f": 1.5, "i": -3, "u": 7, "b": true, "s": "q \"x\" \\ y",
+            "time": 1_700_000_000_000_000_000i64
+        })]
+    );
+    // Each value kept its line-protocol type.
+    let types = s.select(
+        "types",
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_name = 'm 1' ORDER BY column_name",
+    );
+    assert_eq!(
+        types,
+        [
+            ("b", "Boolean"),
+            ("f", "Float64"),
+            ("host", "Utf8View"),
+            ("i", "Int64"),
+            ("s", "LargeUtf8"),
+            ("t k", "Utf8View"),
+            ("time", "Timestamp(ns)"),
+            ("u", "UInt64"),
+        ]
+        .map(|(c, t)| json!({"column_name": c, "data_type": t}))
+    );
 }
 
 #[test]
@@ -80,14 +103,13 @@ fn precision_per_endpoint() {
     for (path, line, _) in cases {
         assert_eq!(s.post(path, line.as_bytes()).0, 204, "{path} {line}");
     }
-    let rows = s.rows("p");
     for (path, line, want) in cases {
         let table = &line[..1];
-        let row = rows
-            .iter()
-            .find(|r| r["table"] == *table)
-            .unwrap_or_else(|| panic!("{path}: no row"));
-        assert_eq!(row["time"].as_i64().unwrap(), *want, "{path} {line}");
+        let rows = s.select(
+            "p",
+            &format!("SELECT CAST(time AS BIGINT) AS t FROM {table}"),
+        );
+        assert_eq!(rows, vec![json!({ "t": want })], "{path} {line}");
     }
     for bad in [
         "/api/v3/write_lp?db=p&precision=fortnight",
@@ -113,8 +135,10 @@ fn lines_without_timestamp_get_server_time() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64;
-    for r in s.rows("now") {
-        let t = r["time"].as_i64().unwrap();
+    let rows = s.select("now", "SELECT CAST(time AS BIGINT) AS t FROM m");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in rows {
+        let t = r["t"].as_i64().unwrap();
         assert!(
             before <= t && t <= after,
             "{t} not within [{before}, {after}]"
@@ -156,7 +180,12 @@ fn partial_writes_report_each_bad_line() {
         data[2]["error_message"].as_str().unwrap().contains("field"),
         "{resp}"
     );
-    assert_eq!(s.rows("part").len(), 2, "the good lines are written");
+    assert_eq!(
+        s.select("part", "SELECT host FROM cpu ORDER BY host"),
+        vec![json!({"host": "a"}), json!({"host": "c"})],
+        "the good lines are written"
+    );
+    assert_eq!(s.total_rows("part"), 2);
 }
 
 #[test]
@@ -168,7 +197,8 @@ fn partial_write_lists_at_most_100_lines() {
     let v = json(&resp);
     assert_eq!(v["data"].as_array().unwrap().len(), 100);
     assert_eq!(v["data"][99]["line_number"], 100);
-    assert_eq!(s.rows("many").len(), 1);
+    assert_eq!(s.total_rows("many"), 1);
+    assert_eq!(s.count("many", "ok"), 1);
 }
 
 #[test]
@@ -181,7 +211,7 @@ fn accept_partial_false_writes_nothing() {
     assert_eq!(v["error"], "write of line protocol failed");
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
     assert_eq!(v["data"][0]["line_number"], 2);
-    assert!(s.rows("strict").is_empty());
+    assert_eq!(s.total_rows("strict"), 0);
 }
 
 #[test]
@@ -196,7 +226,7 @@ fn v1_and_v2_reject_whole_batches_with_compat_errors() {
         assert!(v["message"].as_str().unwrap().contains("line 2"), "{resp}");
         assert!(v["op"].is_string() && v["err"].is_string());
     }
-    assert!(s.rows("compat").is_empty());
+    assert_eq!(s.total_rows("compat"), 0);
     let (status, resp) = s.post("/write", b"m v=1");
     assert_eq!(status, 400);
     assert_eq!(json(&resp)["code"], "invalid");
@@ -250,7 +280,7 @@ fn type_conflicts_name_the_column_and_both_types() {
     let s2 = Server::start_in(&dir, 1, &[]);
     let (status, _) = s2.post("/api/v3/write_lp?db=ty", b"cpu usage=\"str\" 5\n");
     assert_eq!(status, 400);
-    assert_eq!(s2.rows("ty").len(), 1);
+    assert_eq!(s2.total_rows("ty"), 1);
 }
 
 #[test]
@@ -295,7 +325,13 @@ fn gzip_bodies_single_and_multi_member() {
         .0,
         204
     );
-    assert_eq!(s.rows("gz").len(), 4);
+    assert_eq!(
+        s.select("gz", "SELECT k, v FROM g ORDER BY k"),
+        (1..=4)
+            .map(|k| json!({"k": k.to_string(), "v": f64::from(k)}))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(s.total_rows("gz"), 4);
     let (status, resp) = s.post_with(
         "/write?db=gz",
         b"not gzip at all",
@@ -343,7 +379,7 @@ fn oversized_bodies_get_413_on_the_wire_and_after_inflation() {
         .unwrap()
         .contains("decompression"));
     assert_eq!(s.post("/api/v3/write_lp?db=big", b"m v=1\n").0, 204);
-    assert_eq!(s.rows("big").len(), 1);
+    assert_eq!(s.total_rows("big"), 1);
 }
 
 #[test]
@@ -363,7 +399,7 @@ fn no_sync_writes_are_acknowledged_and_visible() {
             .0,
         204
     );
-    assert_eq!(s.rows("ns").len(), 50);
+    assert_eq!(s.total_rows("ns"), 50);
 }
 
 #[test]
@@ -380,28 +416,15 @@ fn series_spread_over_shards_are_all_kept() {
         .0,
         204
     );
-    let rows = s.rows("spread");
-    assert_eq!(rows.len(), 400);
-    let mut hosts: Vec<&str> = rows
-        .iter()
-        .map(|r| r["tags"]["host"].as_str().unwrap())
+    let rows = s.select(
+        "spread",
+        "SELECT host, v, CAST(time AS BIGINT) AS t FROM spread ORDER BY v",
+    );
+    let want: Vec<serde_json::Value> = (0..400)
+        .map(|i| json!({"host": format!("h{i}"), "v": i, "t": i * 1_000_000_000i64}))
         .collect();
-    hosts.sort();
-    hosts.dedup();
-    assert_eq!(hosts.len(), 400);
-    let want: Vec<String> = (0..400)
-        .map(|i| {
-            format!(
-                "spread|{}|{}|{}",
-                json!({"host": format!("h{i}")}),
-                json!({"v": i}),
-                i as i64 * 1_000_000_000
-            )
-        })
-        .collect::<Vec<_>>();
-    let mut want = want;
-    want.sort();
-    assert_eq!(row_keys(&rows), want);
+    assert_eq!(rows, want);
+    assert_eq!(s.total_rows("spread"), 400);
 }
 
 #[test]
@@ -420,12 +443,12 @@ fn racing_writers_cannot_give_a_new_column_two_types() {
                 for round in 0..20 {
                     let body = format!("race{round},w={kind} v={value} 1\n");
                     let url = format!("http://{addr}/api/v3/write_lp?db=race");
-                    let (status, resp) = match ureq::post(&url).send_string(&body) {
+                    let (status, resp) = match http().post(&url).send_string(&body) {
                         Ok(r) => (r.status(), String::new()),
                         Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
                         Err(e) => panic!("{e}"),
                     };
-                    outcomes.push((round, status, resp));
+                    outcomes.push((round, kind, status, resp));
                 }
                 outcomes
             })
@@ -435,21 +458,21 @@ fn racing_writers_cannot_give_a_new_column_two_types() {
         .into_iter()
         .flat_map(|w| w.join().unwrap())
         .collect();
-    let rows = s.rows("race");
     for round in 0..20 {
-        let table = format!("race{round}");
-        let stored: Vec<&serde_json::Value> = rows
-            .iter()
-            .filter(|r| r["table"] == table.as_str())
-            .map(|r| &r["fields"]["v"])
-            .collect();
+        let stored = s.select("race", &format!("SELECT w, v FROM race{round}"));
         assert_eq!(
             stored.len(),
             1,
             "exactly one writer wins round {round}: {stored:?}"
         );
-        let winner_is_int = stored[0].is_i64();
-        for (r, status, resp) in results.iter().filter(|(r, ..)| *r == round) {
+        let winner = stored[0]["w"].as_str().unwrap();
+        let winner_is_int = stored[0]["v"].is_i64();
+        assert_eq!(
+            winner_is_int,
+            winner == "int",
+            "round {round}: the stored value has its writer's type: {stored:?}"
+        );
+        for (r, kind, status, resp) in results.iter().filter(|(r, ..)| *r == round) {
             if *status == 400 {
                 let v = json(resp);
                 let msg = v["data"][0]["error_message"].as_str().unwrap();
@@ -459,11 +482,12 @@ fn racing_writers_cannot_give_a_new_column_two_types() {
                 );
             } else {
                 assert_eq!(*status, 204);
+                assert_eq!(*kind, winner, "round {r}: the acknowledged write is stored");
             }
         }
         let accepted = results
             .iter()
-            .filter(|(r, status, _)| *r == round && *status == 204)
+            .filter(|(r, _, status, _)| *r == round && *status == 204)
             .count();
         assert_eq!(
             accepted, 1,
@@ -488,6 +512,7 @@ fn a_write_whose_client_hangs_up_is_applied_whole() {
         })
         .collect();
     let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+    c.set_write_timeout(Some(PATIENCE)).unwrap();
     write!(
         c,
         "POST /api/v3/write_lp?db=gone&precision=nanosecond HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
@@ -498,20 +523,16 @@ fn a_write_whose_client_hangs_up_is_applied_whole() {
     // Every byte of the request precedes the end of the stream, so the server reads it all.
     c.shutdown(std::net::Shutdown::Write).unwrap();
     drop(c);
-    // The write's end is not observable from here; wait for the rows, up to a generous bound.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut seen = 0;
-    while std::time::Instant::now() < deadline {
+    // The write's end is not observable from here; wait for the rows.
+    s.wait_until(&format!("all {lines} rows of the abandoned write"), || {
         let (status, _, text) = s.query("gone", "SELECT count(*) AS n FROM hangup", "json");
-        if status == 200 {
-            seen = serde_json::from_str::<serde_json::Value>(&text).unwrap()[0]["n"]
-                .as_i64()
-                .unwrap();
-            if seen == lines {
-                break;
-            }
+        let n = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v[0]["n"].as_i64());
+        match (status, n) {
+            (200, Some(n)) if n == lines => Ok(()),
+            (200, Some(n)) if n > lines => panic!("{n} rows of a {lines}-line write"),
+            _ => Err(format!("{status} {text}")),
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert_eq!(seen, lines, "rows of the abandoned write");
+    });
 }
