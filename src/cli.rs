@@ -170,6 +170,16 @@ pub struct ServeArgs {
     )]
     pub max_columns_per_table: usize,
 
+    /// Catalog log records between checkpoints of the whole catalog (written in the
+    /// background); fewer make start-up replay less, more make checkpoints rarer.
+    #[arg(
+        long,
+        env = "SHARDLINE_CATALOG_CHECKPOINT_RECORDS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub catalog_checkpoint_records: u64,
+
     /// Write the bound address (`ip:port`) to this file once every shard is listening.
     #[arg(long)]
     pub port_file: Option<PathBuf>,

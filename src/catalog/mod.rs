@@ -213,6 +213,14 @@ impl Catalog {
             limits,
             ..CatalogOptions::default()
         };
+        Self::open_with_options(data_dir, options)
+    }
+
+    /// [`Catalog::open`] with every option.
+    pub fn open_with_options(
+        data_dir: &Path,
+        options: CatalogOptions,
+    ) -> Result<Arc<Catalog>, CatalogError> {
         let store = Arc::new(FileStore::new(data_dir.join(DIR_NAME)));
         Self::open_store(store, Some(data_dir), options)
     }

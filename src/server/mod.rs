@@ -110,12 +110,16 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     .with_open_endpoints(&args.disable_authz)
     .map_err(ServeError::Auth)?;
-    let catalog = Catalog::open_with_limits(
+    let catalog = Catalog::open_with_options(
         &data_dir,
-        crate::catalog::CatalogLimits {
-            databases: args.max_databases,
-            tables: args.max_tables,
-            columns_per_table: args.max_columns_per_table,
+        crate::catalog::CatalogOptions {
+            limits: crate::catalog::CatalogLimits {
+                databases: args.max_databases,
+                tables: args.max_tables,
+                columns_per_table: args.max_columns_per_table,
+            },
+            checkpoint_records: args.catalog_checkpoint_records,
+            ..crate::catalog::CatalogOptions::default()
         },
     )?;
     if let Some(path) = &args.admin_token_file {

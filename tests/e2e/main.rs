@@ -3,6 +3,7 @@
 
 mod auth;
 mod caches;
+mod catalog;
 mod durability;
 mod harness;
 mod loadgen;

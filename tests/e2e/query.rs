@@ -667,3 +667,64 @@ fn pushed_down_time_and_tag_filters_select_exactly() {
         assert_eq!(rows[0]["n"], want, "{filter}");
     }
 }
+
+/// `n` rows of table `big` in database `q`: one series per row, so a sort has work to do.
+fn write_big(s: &Server, n: usize) {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!("big,h=h{i} v={i}i,s=\"row {i}\" {i}\n"));
+    }
+    let (status, text) = s.post("/api/v3/write_lp?db=q&precision=second", body.as_bytes());
+    assert_eq!(status, 204, "{text}");
+}
+
+#[test]
+fn a_query_past_the_memory_limit_answers_503_naming_the_flag() {
+    let s = Server::start_with(1, &["--query-memory-limit", "16KiB"]);
+    write_big(&s, 20_000);
+    let (status, _, body) = s.query("q", "SELECT h, s, v FROM big ORDER BY s DESC, v", "json");
+    assert_eq!(status, 503, "{body}");
+    let error = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("--query-memory-limit"), "{error}");
+    // A query within the limit still runs.
+    assert_eq!(s.count("q", "big"), 20_000);
+}
+
+#[test]
+fn a_query_whose_client_hangs_up_is_cancelled_and_logged_so() {
+    use std::io::{Read, Write};
+    let s = Server::start(1);
+    write_big(&s, 5_000);
+    // 25 million rows: far more than any socket buffer holds, so the query is still
+    // running when the client goes.
+    let sql = "SELECT a.h, b.v FROM big a CROSS JOIN big b";
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(crate::harness::PATIENCE))
+        .unwrap();
+    let target = format!(
+        "/api/v3/query_sql?db=q&format=jsonl&q={}",
+        sql.replace(' ', "%20")
+    );
+    write!(conn, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = vec![0u8; 64 * 1024];
+    conn.read_exact(&mut got).unwrap();
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got[..200])
+    );
+    drop(conn);
+    let row = s.wait_until("the cancelled query in system.queries", || {
+        let rows = s.select(
+            "q",
+            "SELECT success, error FROM system.queries \
+             WHERE query_text LIKE '%CROSS JOIN%' AND NOT running",
+        );
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| "still running (or not logged)".to_string())
+    });
+    assert_eq!(row["success"], json!(false), "{row}");
+    let error = row["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cancelled"), "{row}");
+}
