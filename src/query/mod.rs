@@ -140,6 +140,13 @@ fn caused_by_stopping_shard(e: &DataFusionError) -> bool {
     false
 }
 
+/// Queries the shards may have handed over and the coordinator not yet taken. Its loop only
+/// takes a request and starts it, so the queue fills only while every query thread is busy;
+/// then each shard's connections wait here (`send_async`) rather than queueing more. 256 is
+/// far more than the shards' connections hand over in one scheduling delay at ordinary
+/// loads, so at those nothing waits.
+const QUERY_QUEUE_CAPACITY: usize = 256;
+
 /// Settings of the coordinator.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -193,7 +200,7 @@ impl Coordinator {
             runtime_env,
             threads,
         });
-        let (tx, rx) = flume::unbounded::<QueryRequest>();
+        let (tx, rx) = flume::bounded::<QueryRequest>(QUERY_QUEUE_CAPACITY);
         let for_requests = shared.clone();
         runtime.spawn(async move {
             while let Ok(req) = rx.recv_async().await {
