@@ -193,6 +193,7 @@ impl ShardMetrics {
                 .map(|(&db, &c)| (db, c))
                 .collect(),
             gauges,
+            coordinator: None,
         }
     }
 }
@@ -210,6 +211,27 @@ pub struct ShardGauges {
     pub parquet_bytes: u64,
     pub cache_bytes: u64,
     pub http_connections: u64,
+    /// Messages from other shards on their way into this shard's mesh channels (queued, or
+    /// their sender waiting for room), and those being handled.
+    pub mesh_queue_depth: u64,
+    pub mesh_handlers: u64,
+    /// The coordinator's jobs (table snapshots, cache lookups, file lists) waiting for the shard.
+    pub job_queue_depth: u64,
+    /// Bytes appended to the WAL and not yet handed to a group write, and the writes waiting
+    /// for room in the next group.
+    pub wal_queue_bytes: u64,
+    pub wal_queue_depth: u64,
+}
+
+/// The queues of the process-wide query coordinator, read by the shard answering a scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoordinatorQueues {
+    /// Queries handed over by the shards and not yet taken by the coordinator.
+    pub query_queue_depth: u64,
+    /// Query log records (a query's start or end) waiting to enter `system.queries`.
+    pub query_log_queue_depth: u64,
+    /// Query log records dropped because that queue was full.
+    pub query_log_dropped: u64,
 }
 
 /// A per-shard series of the scrape: one sample per shard, labelled `shard`.
@@ -223,7 +245,7 @@ struct ShardSeries {
     value: fn(&ShardGauges) -> u64,
 }
 
-const SHARD_SERIES: [ShardSeries; 7] = [
+const SHARD_SERIES: [ShardSeries; 12] = [
     ShardSeries {
         name: "shardline_buffer_rows",
         help: "Rows in memory not yet persisted to Parquet, by shard",
@@ -273,6 +295,43 @@ const SHARD_SERIES: [ShardSeries; 7] = [
         counter: false,
         value: |g| g.http_connections,
     },
+    ShardSeries {
+        name: "shardline_mesh_queue_depth",
+        help: "Messages from other shards waiting in this shard's mesh channels (or for room \
+               in them), by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.mesh_queue_depth,
+    },
+    ShardSeries {
+        name: "shardline_mesh_handlers",
+        help: "Messages from other shards being handled, by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.mesh_handlers,
+    },
+    ShardSeries {
+        name: "shardline_shard_job_queue_depth",
+        help: "Query jobs (table snapshots, cache lookups, file lists) waiting for the shard, \
+               by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.job_queue_depth,
+    },
+    ShardSeries {
+        name: "shardline_wal_queue",
+        help: "WAL bytes appended and not yet handed to a group write, by shard",
+        bytes: true,
+        counter: false,
+        value: |g| g.wal_queue_bytes,
+    },
+    ShardSeries {
+        name: "shardline_wal_queue_depth",
+        help: "Writes waiting for room in the next WAL group, by shard",
+        bytes: false,
+        counter: false,
+        value: |g| g.wal_queue_depth,
+    },
 ];
 
 /// One shard's metrics, sent to the shard answering a scrape.
@@ -283,6 +342,9 @@ pub struct ShardSample {
     pub durations: Vec<(Endpoint, HistogramSample)>,
     pub writes: Vec<(u32, WriteCounts)>,
     pub gauges: ShardGauges,
+    /// Set on the sample of the shard answering the scrape only: the coordinator is one for
+    /// the whole process.
+    pub coordinator: Option<CoordinatorQueues>,
 }
 
 /// Process-wide figures read from `/proc/self` at scrape time.
@@ -348,6 +410,7 @@ pub struct Gathered {
     /// Lines rejected before any database existed for them.
     rejected_without_database: u64,
     shards: Vec<(usize, ShardGauges)>,
+    coordinator: CoordinatorQueues,
     databases: u64,
     tables: u64,
     tokens: u64,
@@ -392,6 +455,9 @@ impl Gathered {
                 }
             }
             g.shards.push((s.shard, s.gauges));
+            if let Some(c) = s.coordinator {
+                g.coordinator = c;
+            }
         }
         g.shards.sort_by_key(|(shard, _)| *shard);
         g
@@ -520,6 +586,28 @@ impl prometheus_client::collector::Collector for Gathered {
             }
         }
         let g = ConstGauge::<u64>::new;
+        let c = &self.coordinator;
+        single(
+            &mut e,
+            "shardline_query_queue_depth",
+            "Queries handed over by the shards and not yet taken by the coordinator",
+            None,
+            g(c.query_queue_depth),
+        )?;
+        single(
+            &mut e,
+            "shardline_query_log_queue_depth",
+            "Query log records waiting to enter system.queries",
+            None,
+            g(c.query_log_queue_depth),
+        )?;
+        single(
+            &mut e,
+            "shardline_query_log_dropped",
+            "Query log records (a query's start or end) dropped because the log's queue was full",
+            None,
+            ConstCounter::new(c.query_log_dropped),
+        )?;
         single(
             &mut e,
             "shardline_catalog_databases",
@@ -639,9 +727,18 @@ mod tests {
         m1.record_write(None, w(0, 0, 3));
         let g = ShardGauges {
             buffer_rows: 12,
+            mesh_queue_depth: 3,
+            wal_queue_bytes: 512,
+            wal_queue_depth: 1,
             ..ShardGauges::default()
         };
-        let samples = [m1.sample(1, g), m0.sample(0, ShardGauges::default())];
+        let mut here = m1.sample(1, g);
+        here.coordinator = Some(CoordinatorQueues {
+            query_queue_depth: 4,
+            query_log_queue_depth: 9,
+            query_log_dropped: 2,
+        });
+        let samples = [here, m0.sample(0, ShardGauges::default())];
         let text = Gathered::new(&samples, &snapshot(), 2, ProcessSample::default()).encode();
         let has = |line: &str| {
             assert!(
@@ -660,6 +757,13 @@ mod tests {
         has(r#"influxdb3_write_lines_rejected_total{db=""} 3"#);
         has(r#"shardline_buffer_rows{shard="0"} 0"#);
         has(r#"shardline_buffer_rows{shard="1"} 12"#);
+        has(r#"shardline_mesh_queue_depth{shard="1"} 3"#);
+        has(r#"shardline_shard_job_queue_depth{shard="0"} 0"#);
+        has(r#"shardline_wal_queue_bytes{shard="1"} 512"#);
+        has(r#"shardline_wal_queue_depth{shard="1"} 1"#);
+        has("shardline_query_queue_depth 4");
+        has("shardline_query_log_queue_depth 9");
+        has("shardline_query_log_dropped_total 2");
         has("shardline_catalog_databases 1");
         has("shardline_tokens 2");
         assert!(!text.contains("gone"), "{text}");

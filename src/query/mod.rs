@@ -108,6 +108,19 @@ pub enum QueryEvent {
     Abort(String),
 }
 
+/// Queries the shards may have handed over and the coordinator not yet started. Its loop
+/// starts a query only with a permit of [`RUNNING_PER_THREAD`] × threads, so once that many
+/// run (or stream to slow clients) the queue fills, and then each shard's connections wait
+/// here (`send_async`) rather than queueing more. 256 is far more than the shards'
+/// connections hand over in one scheduling delay at ordinary loads, so at those nothing
+/// waits.
+const QUERY_QUEUE_CAPACITY: usize = 256;
+
+/// Queries running at once per query thread. Most of a running query's life can be waiting
+/// for its client to take the answer, so this is well above one; the memory limit, not this,
+/// bounds what they hold.
+const RUNNING_PER_THREAD: usize = 32;
+
 /// Settings of the coordinator.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -164,11 +177,22 @@ impl Coordinator {
             memory_limit: config.memory_limit,
             threads,
         });
-        let (tx, rx) = flume::unbounded::<QueryRequest>();
+        let (tx, rx) = flume::bounded::<QueryRequest>(QUERY_QUEUE_CAPACITY);
         let for_requests = shared.clone();
+        let running = Arc::new(tokio::sync::Semaphore::new(threads * RUNNING_PER_THREAD));
         runtime.spawn(async move {
-            while let Ok(req) = rx.recv_async().await {
-                tokio::spawn(run(for_requests.clone(), req));
+            loop {
+                let Ok(permit) = running.clone().acquire_owned().await else {
+                    break;
+                };
+                let Ok(req) = rx.recv_async().await else {
+                    break;
+                };
+                let shared = for_requests.clone();
+                tokio::spawn(async move {
+                    run(shared, req).await;
+                    drop(permit);
+                });
             }
         });
         Ok(Coordinator {

@@ -9,6 +9,11 @@
 //! - When any two of the answer's sources may hold the same point (overlapping time ranges
 //!   and possibly the same series), or the engine asks for it, every buffer snapshot carries
 //!   all of the table's tags, which merging needs to identify points.
+//! - Each shard's channel holds at most [`SHARD_JOB_QUEUE_CAPACITY`] jobs; a sender finding it
+//!   full waits (asynchronously: on a coordinator task, or on a shard's request task for a
+//!   cache lookup). That cannot deadlock: a shard answers each job in one step, waiting on
+//!   nothing (no channel, no other shard), so every channel keeps draining while its shard's
+//!   executor runs — even when the waiting sender is a task of that same shard.
 
 use std::sync::Arc;
 
@@ -297,6 +302,13 @@ impl ShardJob {
     }
 }
 
+/// Jobs that may wait for one shard. A running query has at most one job per shard per table
+/// it scans (and one per cache lookup) waiting at a time, and a shard answers a job in
+/// microseconds to a few milliseconds; 256 is more than the coordinator's threads and the
+/// shards' connections put in flight together at ordinary loads, so a sender waits only when
+/// a shard really is behind — which then slows the queries down instead of growing the queue.
+pub const SHARD_JOB_QUEUE_CAPACITY: usize = 256;
+
 /// The engine's end of every shard's job channel.
 #[derive(Debug, Clone)]
 pub struct ShardHandles(Arc<[flume::Sender<ShardJob>]>);
@@ -304,7 +316,11 @@ pub struct ShardHandles(Arc<[flume::Sender<ShardJob>]>);
 impl ShardHandles {
     /// Handles for `n` shards, and each shard's receiving end.
     pub fn new(n: usize) -> (Self, Vec<flume::Receiver<ShardJob>>) {
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| flume::unbounded()).unzip();
+        Self::with_capacity(n, SHARD_JOB_QUEUE_CAPACITY)
+    }
+
+    fn with_capacity(n: usize, capacity: usize) -> (Self, Vec<flume::Receiver<ShardJob>>) {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| flume::bounded(capacity)).unzip();
         (ShardHandles(txs.into()), rxs)
     }
 
@@ -337,7 +353,8 @@ impl ShardHandles {
             reply: tx,
         };
         self.0[shard]
-            .send(ShardJob::Snapshot(job))
+            .send_async(ShardJob::Snapshot(job))
+            .await
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
     }
@@ -359,7 +376,8 @@ impl ShardHandles {
             match here {
                 Some(h) if h.index() == shard => local = Some((h, job)),
                 _ => self.0[shard]
-                    .send(ShardJob::Cache(job))
+                    .send_async(ShardJob::Cache(job))
+                    .await
                     .map_err(|_| DataFusionError::External(Box::new(ShardStopped(shard))))?,
             }
             pending.push((shard, rx));
@@ -384,14 +402,26 @@ impl ShardHandles {
             let (tx, rx) = oneshot::channel();
             let stopped = || DataFusionError::External(Box::new(ShardStopped(shard)));
             self.0[shard]
-                .send(ShardJob::Files {
+                .send_async(ShardJob::Files {
                     database_id,
                     reply: tx,
                 })
+                .await
                 .map_err(|_| stopped())?;
             out.extend(rx.await.map_err(|_| stopped())?);
         }
         Ok(out)
+    }
+}
+
+impl super::QueryPort {
+    /// How full the coordinator's queues are, for `/metrics`.
+    pub fn queue_sample(&self) -> crate::metrics::CoordinatorQueues {
+        crate::metrics::CoordinatorQueues {
+            query_queue_depth: self.requests.len() as u64,
+            query_log_queue_depth: self.log.queue_depth() as u64,
+            query_log_dropped: self.log.dropped(),
+        }
     }
 }
 
@@ -505,5 +535,37 @@ mod tests {
         let batches = futures::executor::block_on(handles.cache(make, OFF_SHARD));
         all.into_iter().for_each(|p| p.join().unwrap());
         assert_eq!(shard_column(&batches.expect("all answer")), [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_full_job_channel_makes_the_sender_wait_and_loses_no_job() {
+        use futures::FutureExt;
+        let (handles, receivers) = ShardHandles::with_capacity(1, 2);
+        let ask = || {
+            let h = handles.clone();
+            async move { h.files(0).await }
+        };
+        // Nobody answers yet: two jobs fill the channel, the third sender waits for room.
+        let mut asks: Vec<_> = (0..3).map(|_| Box::pin(ask())).collect();
+        for a in &mut asks {
+            assert!(a.as_mut().now_or_never().is_none());
+        }
+        assert_eq!(receivers[0].len(), 2, "the channel stops at its bound");
+        // The shard answers; every asker gets its answer, the waiting one included.
+        let rx = receivers[0].clone();
+        let shard = std::thread::spawn(move || {
+            for _ in 0..3 {
+                match rx.recv() {
+                    Ok(ShardJob::Files { reply, .. }) => {
+                        let _ = reply.send(Vec::new());
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        });
+        for a in asks {
+            assert!(futures::executor::block_on(a).expect("answered").is_empty());
+        }
+        shard.join().unwrap();
     }
 }

@@ -11,6 +11,7 @@ pub mod cache_backfill;
 mod fault;
 pub mod layout;
 pub mod limits;
+pub mod mesh;
 pub mod persist;
 pub mod shard;
 pub mod turns;
@@ -36,8 +37,6 @@ use shard::{ShardCtx, ShardMsg, SharedConfig};
 
 /// How long shutdown waits for open connections to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Messages that may wait in each shard-to-shard channel.
-const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// How often a shard drops aged-out cache values (queries skip them in between).
 const CACHE_EVICT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -209,7 +208,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         shard: usize::MAX,
         reason: format!("starting the query coordinator failed: {e}"),
     })?;
-    let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
+    let mesh: MeshBuilder<ShardMsg, _> = MeshBuilder::full(shards, mesh::MESH_CHANNEL_CAPACITY);
+    let mesh_depths = mesh::MeshDepths::new(shards);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
     let mut stops = Vec::with_capacity(shards);
     let mut handles = Vec::with_capacity(shards);
@@ -240,6 +240,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
             wal_dir: data_dir.join(format!("shard-{id}")).join("wal"),
             wal_config: wal_config.clone(),
             mesh: mesh.clone(),
+            mesh_depths: mesh_depths.clone(),
             bind,
             queries: coordinator.port(),
             snapshot_jobs: snapshot_jobs.remove(0),
@@ -371,6 +372,7 @@ struct ShardArgs {
     wal_dir: PathBuf,
     wal_config: WalConfig,
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    mesh_depths: Arc<mesh::MeshDepths>,
     bind: SocketAddr,
     queries: crate::query::QueryPort,
     snapshot_jobs: flume::Receiver<crate::query::ShardJob>,
@@ -429,9 +431,15 @@ async fn shard_start(
         buffer,
         persist,
         senders,
+        mesh_depths: a.mesh_depths.clone(),
         queries: a.queries,
+        jobs: a.snapshot_jobs,
     }));
-    glommio::spawn_local(persist::snapshot_loop(ctx.clone())).detach();
+    {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move { persist::snapshot_loop(ctx.persist_host()).await })
+            .detach();
+    }
     glommio::spawn_local(cache_backfill::run(ctx.clone())).detach();
     {
         let ctx = ctx.clone();
@@ -439,18 +447,21 @@ async fn shard_start(
     }
     {
         let ctx = ctx.clone();
-        let jobs = a.snapshot_jobs;
-        glommio::spawn_local(async move { ctx.serve_snapshots(jobs).await }).detach();
+        glommio::spawn_local(async move { ctx.serve_snapshots().await }).detach();
     }
 
+    // Each peer's messages with bounded concurrency, so that a full channel holds the peer
+    // back (see `mesh` for the bound and why it cannot deadlock).
     let mut mesh_tasks = Vec::new();
     for (_peer, rx) in receivers.streams() {
         let ctx = ctx.clone();
+        let depths = a.mesh_depths.clone();
         mesh_tasks.push(glommio::spawn_local(async move {
-            while let Some(msg) = rx.recv().await {
+            mesh::serve_peer(rx, depths, id, |msg| {
                 let ctx = ctx.clone();
-                glommio::spawn_local(async move { ctx.handle(msg).await }).detach();
-            }
+                async move { ctx.handle(msg).await }
+            })
+            .await
         }));
     }
 
@@ -586,5 +597,92 @@ fn sweep_orphans(storage: Storage, manifests: BTreeMap<usize, Manifest>) {
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start the orphan-file sweep");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// The modules of `src/server` that each one refers to (`super::m`, `crate::server::m`)
+    /// outside comments.
+    fn references() -> BTreeMap<String, BTreeSet<String>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server");
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).expect("src/server") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string);
+            if let Some(name) = name.filter(|n| n != "mod") {
+                files.insert(name, std::fs::read_to_string(&path).expect("readable"));
+            }
+        }
+        let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+        let mut refs = BTreeMap::new();
+        for (name, text) in &files {
+            let mut to = BTreeSet::new();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for prefix in ["super::", "crate::server::"] {
+                    for (at, _) in line.match_indices(prefix) {
+                        let rest = &line[at + prefix.len()..];
+                        // `super::m`, or each name of `super::{a, b::c}`.
+                        let names: Vec<&str> = match rest.strip_prefix('{') {
+                            Some(list) => list
+                                .split('}')
+                                .next()
+                                .unwrap_or("")
+                                .split(',')
+                                .map(|n| n.trim())
+                                .collect(),
+                            None => vec![rest],
+                        };
+                        for n in names {
+                            let end = n.find(|c: char| !is_ident(c)).unwrap_or(n.len());
+                            let m = &n[..end];
+                            if m != name && files.contains_key(m) {
+                                to.insert(m.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            refs.insert(name.clone(), to);
+        }
+        refs
+    }
+
+    #[test]
+    fn the_server_modules_refer_to_one_another_without_a_cycle() {
+        let refs = references();
+        assert!(
+            refs.get("shard").is_some_and(|r| r.contains("persist")),
+            "the scan finds references: {refs:?}"
+        );
+        // Depth-first search; a module met again while still on the path closes a cycle.
+        fn visit<'a>(
+            m: &'a str,
+            refs: &'a BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) {
+            if done.contains(m) {
+                return;
+            }
+            if let Some(i) = path.iter().position(|p| *p == m) {
+                panic!("import cycle: {} -> {m}", path[i..].join(" -> "));
+            }
+            path.push(m);
+            for next in refs.get(m).into_iter().flatten() {
+                visit(next, refs, path, done);
+            }
+            path.pop();
+            done.insert(m);
+        }
+        let mut done = BTreeSet::new();
+        for m in refs.keys() {
+            visit(m, &refs, &mut Vec::new(), &mut done);
+        }
     }
 }

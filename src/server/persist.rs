@@ -16,15 +16,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shardline_shards::buffer::ShardBuffer;
 use shardline_shards::persist::{persist_buffer, Manifest, ShardLayout, SnapshotCover, Storage};
+use shardline_shards::wal::{DmaStore, Wal};
 
 use super::layout::Absorption;
-use super::shard::ShardCtx;
+use crate::catalog::Catalog;
 
 /// How often the snapshot task looks at the buffer's age (and retries a failed snapshot).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
@@ -221,8 +221,24 @@ impl PersistState {
     }
 }
 
+/// The parts of a shard that persistence works on, lent by the shard
+/// (`ShardCtx::persist_host`). Persistence sees these rather than the shard itself, which
+/// holds a [`PersistState`]: this module then depends on nothing that depends on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Host<'a> {
+    pub id: usize,
+    pub persist: &'a PersistState,
+    /// The active buffer (frozen into `persist.frozen` by a snapshot).
+    pub buffer: &'a RefCell<ShardBuffer>,
+    pub wal: &'a Wal<DmaStore>,
+    pub catalog: &'a Catalog,
+    /// Set, and `stop_event` notified, when the shard stops.
+    pub stopping: &'a Cell<bool>,
+    pub stop_event: &'a event_listener::Event,
+}
+
 /// The snapshot task of one shard: runs until the shard stops.
-pub async fn snapshot_loop(ctx: Rc<ShardCtx>) {
+pub async fn snapshot_loop(ctx: Host<'_>) {
     let p = &ctx.persist;
     while !ctx.stopping.get() {
         let woken = p.wake.listen();
@@ -256,7 +272,7 @@ pub async fn snapshot_loop(ctx: Rc<ShardCtx>) {
 
 /// Freezes the active buffer (unless a failed snapshot's frozen buffer is waiting) and
 /// persists it.
-async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
+async fn snapshot(ctx: &Host<'_>) -> Result<(), String> {
     let p = &ctx.persist;
     p.running.set(true);
     let result = async {
@@ -319,7 +335,7 @@ async fn snapshot(ctx: &Rc<ShardCtx>) -> Result<(), String> {
 }
 
 /// Closes the gate, waits for writes in flight, rotates the WAL and swaps in an empty buffer.
-async fn freeze(ctx: &Rc<ShardCtx>) -> Result<Frozen, String> {
+async fn freeze(ctx: &Host<'_>) -> Result<Frozen, String> {
     let p = &ctx.persist;
     p.gate_closed.set(true);
     let result = async {
@@ -370,7 +386,7 @@ async fn on_thread<T: Send + 'static>(
 /// tables when `expire` is set, and deletes its garbage whose delay is over; returns the new
 /// manifest if anything changed.
 async fn tidy(
-    ctx: &Rc<ShardCtx>,
+    ctx: &Host<'_>,
     dir: usize,
     manifest: Manifest,
     expire: bool,
@@ -429,7 +445,7 @@ async fn tidy(
 /// One step of upkeep: drops files past retention or of deleted tables and deletes garbage
 /// whose delay is over (in this shard's manifest and those it adopted), or else merges one
 /// run of small files. Returns whether it did anything.
-async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
+async fn maintain(ctx: &Host<'_>) -> Result<bool, String> {
     let p = &ctx.persist;
     let expiry_due = match p.expiry_checked.get() {
         None => true,
@@ -466,7 +482,7 @@ async fn maintain(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
 }
 
 /// Merges one run of small files of this shard's manifest, if compaction finds one.
-async fn compact_once(ctx: &Rc<ShardCtx>) -> Result<bool, String> {
+async fn compact_once(ctx: &Host<'_>) -> Result<bool, String> {
     use shardline_shards::persist::compact;
     let p = &ctx.persist;
     let manifest = Manifest::clone(&p.manifest.borrow());

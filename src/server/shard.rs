@@ -10,6 +10,9 @@
 //!   `RefCell` borrow is never held across an `.await`.
 //! - A write enters the WAL only through [`super::persist::PersistState::admit`], and stays
 //!   counted as in flight until its rows are in the buffer (see `persist` for why).
+//! - Messages to other shards go through [`super::mesh::MeshDepths::send`], and a handler of a
+//!   peer's message never sends on the mesh itself (see `mesh` for why that keeps the bounded
+//!   channels free of deadlock).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -24,6 +27,7 @@ use shardline_shards::schema::{CatalogSnapshot, ColumnType};
 use shardline_shards::series::owner_shard;
 use shardline_shards::wal::{encode_batch, DmaStore, Wal};
 
+use super::mesh::MeshDepths;
 use crate::catalog::Catalog;
 
 /// Buffers of each kind kept per shard: one per request a shard usually has in flight.
@@ -115,8 +119,14 @@ pub struct ShardCtx {
     /// Writes apply to the buffer in WAL order.
     turns: super::turns::Turns,
     pub senders: Senders<ShardMsg>,
+    /// Messages on their way to each shard over the mesh (shared by all shards).
+    pub mesh_depths: Arc<MeshDepths>,
+    /// Messages from other shards being handled now.
+    mesh_handling: Cell<usize>,
     /// Where this shard hands queries to the coordinator.
     pub queries: crate::query::QueryPort,
+    /// The coordinator's jobs for this shard (bounded; see `query::shards`).
+    jobs: flume::Receiver<crate::query::ShardJob>,
     /// Emptied per-request buffers, kept for the next request so steady ingest does not
     /// allocate (and fault in) megabytes per request.
     rows_pool: RefCell<Vec<ParsedRows<'static>>>,
@@ -139,7 +149,9 @@ pub struct ShardParts {
     pub buffer: ShardBuffer,
     pub persist: super::persist::PersistState,
     pub senders: Senders<ShardMsg>,
+    pub mesh_depths: Arc<MeshDepths>,
     pub queries: crate::query::QueryPort,
+    pub jobs: flume::Receiver<crate::query::ShardJob>,
 }
 
 impl crate::query::HereShard for ShardCtx {
@@ -180,11 +192,27 @@ impl ShardCtx {
             rows_pool: RefCell::default(),
             body_pool: RefCell::default(),
             senders: p.senders,
+            mesh_depths: p.mesh_depths,
+            mesh_handling: Cell::new(0),
             queries: p.queries,
+            jobs: p.jobs,
             metrics: crate::metrics::ShardMetrics::default(),
             connections: Cell::new(0),
             stopping: Cell::new(false),
             stop_event: event_listener::Event::new(),
+        }
+    }
+
+    /// What persistence works on (see [`super::persist::Host`]).
+    pub fn persist_host(&self) -> super::persist::Host<'_> {
+        super::persist::Host {
+            id: self.id,
+            persist: &self.persist,
+            buffer: &self.buffer,
+            wal: &self.wal,
+            catalog: &self.catalog,
+            stopping: &self.stopping,
+            stop_event: &self.stop_event,
         }
     }
 
@@ -237,6 +265,8 @@ impl ShardCtx {
         rows: &ParsedRows<'_>,
     ) -> Result<(), WriteError> {
         let _in_flight = self.persist.admit(&self.buffer).await?;
+        // A full WAL group makes the write wait here, before it takes its place.
+        self.wal.room().await;
         // Taken in the same step as the WAL append (nothing awaits in between).
         let turn = self.turns.take();
         self.log(batch).await?;
@@ -267,6 +297,8 @@ impl ShardCtx {
     /// Writes a batch forwarded by another shard: WAL, then parse and buffer.
     pub async fn write_owned(&self, batch: &WriteBatch) -> Result<(), WriteError> {
         let _in_flight = self.persist.admit(&self.buffer).await?;
+        // A full WAL group makes the write wait here, before it takes its place.
+        self.wal.room().await;
         // Taken in the same step as the WAL append (nothing awaits in between).
         let turn = self.turns.take();
         self.log(batch).await?;
@@ -370,8 +402,8 @@ impl ShardCtx {
                 local = Some(batch);
             } else {
                 let (tx, rx) = flume::bounded(1);
-                self.senders
-                    .send_to(owner, ShardMsg::Write { batch, reply: tx })
+                self.mesh_depths
+                    .send(&self.senders, owner, ShardMsg::Write { batch, reply: tx })
                     .await
                     .map_err(|_| {
                         WriteError::from(format!(
@@ -397,9 +429,10 @@ impl ShardCtx {
         result
     }
 
-    /// Answers the coordinator's jobs until the coordinator goes away.
-    pub async fn serve_snapshots(&self, jobs: flume::Receiver<crate::query::ShardJob>) {
-        while let Ok(job) = jobs.recv_async().await {
+    /// Answers the coordinator's jobs until the coordinator goes away. A job is answered in
+    /// one step, waiting on nothing, so the job channels always drain (see `query::shards`).
+    pub async fn serve_snapshots(&self) {
+        while let Ok(job) = self.jobs.recv_async().await {
             let job = match job {
                 crate::query::ShardJob::Cache(c) => {
                     crate::query::HereShard::answer_cache(self, c);
@@ -423,8 +456,9 @@ impl ShardCtx {
         }
     }
 
-    /// Handles a message from another shard.
+    /// Handles a message from another shard. Sends nothing on the mesh (see `mesh`).
     pub async fn handle(&self, msg: ShardMsg) {
+        self.mesh_handling.set(self.mesh_handling.get() + 1);
         match msg {
             ShardMsg::Write { batch, reply } => {
                 let r = self.write_owned(&batch).await;
@@ -437,6 +471,7 @@ impl ShardCtx {
                 let _ = reply.send_async(self.metrics_sample()).await;
             }
         }
+        self.mesh_handling.set(self.mesh_handling.get() - 1);
     }
 
     /// This shard's counters and the gauges of its buffer, WAL, files and caches.
@@ -465,13 +500,20 @@ impl ShardCtx {
             parquet_bytes,
             cache_bytes: self.caches.borrow().memory_bytes() as u64,
             http_connections: self.connections.get() as u64,
+            mesh_queue_depth: self.mesh_depths.depth(self.id) as u64,
+            mesh_handlers: self.mesh_handling.get() as u64,
+            job_queue_depth: self.jobs.len() as u64,
+            wal_queue_bytes: self.wal.pending_bytes() as u64,
+            wal_queue_depth: self.wal.appends_waiting() as u64,
         };
         self.metrics.sample(self.id, gauges)
     }
 
-    /// Every shard's metrics sample, this one's first.
+    /// Every shard's metrics sample, this one's first (with the coordinator's queues).
     pub async fn metrics_all(&self) -> Vec<crate::metrics::ShardSample> {
-        let mut samples = vec![self.metrics_sample()];
+        let mut here = self.metrics_sample();
+        here.coordinator = Some(self.queries.queue_sample());
+        let mut samples = vec![here];
         samples.extend(self.ask_peers(|reply| ShardMsg::Metrics { reply }).await);
         samples
     }
@@ -483,7 +525,12 @@ impl ShardCtx {
         let mut replies = Vec::with_capacity(self.config.shards.saturating_sub(1));
         for peer in (0..self.config.shards).filter(|&p| p != self.id) {
             let (tx, rx) = flume::bounded(1);
-            if self.senders.send_to(peer, ask(tx)).await.is_ok() {
+            if self
+                .mesh_depths
+                .send(&self.senders, peer, ask(tx))
+                .await
+                .is_ok()
+            {
                 if let Ok(r) = rx.recv_async().await {
                     replies.push(r);
                 }

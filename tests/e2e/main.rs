@@ -12,4 +12,5 @@ mod metrics;
 mod persist;
 mod protocol;
 mod query;
+mod queues;
 mod write;

@@ -10,6 +10,10 @@
 //!   truncate a torn tail without racing a writer.
 //! - After a failed write or sync the log refuses further appends: the state of the file is
 //!   unknown, and acknowledging anything more could lose it. A restart replays what is intact.
+//! - A group is a run of whole frames of at most `max_group_bytes` (a single larger frame is a
+//!   group of its own), and ends at the first rotation asked for: frames past either limit
+//!   wait for the next group. Callers wait in [`Wal::room`] while the next group is full, so
+//!   the bytes waiting to be written stay near two groups' worth however fast appends come.
 //!
 //! The log is generic over [`SegmentStore`] so tests can inject short writes, torn writes and
 //! sync failures; the server uses [`DmaStore`] (O_DIRECT files through io_uring).
@@ -24,6 +28,7 @@ pub use frame::{
 pub use store::{DmaStore, SegmentFile, SegmentStore, DMA_MEMORY_BYTES};
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -66,7 +71,8 @@ pub struct WalConfig {
     pub segment_bytes: u64,
     /// The longest a `no_sync` append waits before it is written.
     pub flush_interval: Duration,
-    /// One group write carries at most about this many bytes; more waits for the next group.
+    /// One group write carries at most this many bytes of frames (a single larger frame goes
+    /// alone); more waits for the next group.
     pub max_group_bytes: usize,
 }
 
@@ -83,12 +89,21 @@ impl Default for WalConfig {
 struct State<F> {
     /// Frames appended but not yet handed to a write.
     pending: Vec<u8>,
+    /// Where `pending` starts in the log's byte stream (bytes appended since start-up, of
+    /// which the first `base` have gone to writes). Positions below are in this stream, so
+    /// cutting a group off the front of `pending` moves no bookkeeping.
+    base: u64,
+    /// The end of every frame in `pending`, in order: the places a group may be cut.
+    frame_ends: VecDeque<u64>,
     /// The previous group's buffer, emptied, to become `pending` again (no regrowth).
     spare: Vec<u8>,
-    /// Durable appends waiting for the sync that covers `pending`.
-    waiters: Vec<oneshot::Sender<Result<(), String>>>,
-    /// Rotations waiting for the segment they close (see [`Wal::rotate`]).
-    rotations: Vec<oneshot::Sender<Result<u64, String>>>,
+    /// Durable appends waiting for the sync that covers their frame, by the frame's end.
+    waiters: VecDeque<(u64, oneshot::Sender<Result<(), String>>)>,
+    /// Rotations waiting for the segment they close (see [`Wal::rotate`]), by the position
+    /// they were asked for at: the group that reaches it ends there.
+    rotations: VecDeque<(u64, oneshot::Sender<Result<u64, String>>)>,
+    /// Callers of [`Wal::room`] waiting for the next group to have room.
+    room_waiters: Vec<oneshot::Sender<()>>,
     file: Option<F>,
     segment: u64,
     /// Logical size of the current segment.
@@ -100,6 +115,35 @@ struct State<F> {
     closed: bool,
 }
 
+impl<F> State<F> {
+    /// The stream position of the end of `pending`.
+    fn end(&self) -> u64 {
+        self.base + self.pending.len() as u64
+    }
+
+    /// Where the next group ends: after the most whole frames that fit in `max_bytes` (at
+    /// least one, so a frame larger than a group still goes), and no later than the first
+    /// rotation waiting.
+    fn group_end(&self, max_bytes: usize) -> u64 {
+        let limit = self.base + max_bytes as u64;
+        let fitting = self.frame_ends.partition_point(|&e| e <= limit);
+        let by_size = match fitting {
+            0 => self.frame_ends.front().copied().unwrap_or(self.base),
+            n => self.frame_ends[n - 1],
+        };
+        match self.rotations.front() {
+            Some(&(at, _)) => by_size.min(at),
+            None => by_size,
+        }
+    }
+
+    fn wake_room_waiters(&mut self) {
+        for w in self.room_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
 /// One shard's write-ahead log. Single-threaded: it lives on its shard's executor.
 pub struct Wal<S: SegmentStore> {
     store: S,
@@ -109,6 +153,8 @@ pub struct Wal<S: SegmentStore> {
     wake: glommio::channels::local_channel::LocalSender<()>,
     wake_rx: RefCell<Option<glommio::channels::local_channel::LocalReceiver<()>>>,
     stats_groups: Cell<u64>,
+    /// Callers now waiting in [`Wal::room`].
+    stats_room_waiting: Cell<usize>,
 }
 
 impl<S: SegmentStore> std::fmt::Debug for Wal<S> {
@@ -132,9 +178,12 @@ impl<S: SegmentStore + 'static> Wal<S> {
             config,
             state: RefCell::new(State {
                 pending: Vec::with_capacity(1 << 20),
+                base: 0,
+                frame_ends: VecDeque::new(),
                 spare: Vec::with_capacity(1 << 20),
-                waiters: Vec::new(),
-                rotations: Vec::new(),
+                waiters: VecDeque::new(),
+                rotations: VecDeque::new(),
+                room_waiters: Vec::new(),
                 file: None,
                 segment: first_segment,
                 file_len: 0,
@@ -145,12 +194,60 @@ impl<S: SegmentStore + 'static> Wal<S> {
             wake,
             wake_rx: RefCell::new(Some(wake_rx)),
             stats_groups: Cell::new(0),
+            stats_room_waiting: Cell::new(0),
         })
     }
 
     /// How many group writes the log has made.
     pub fn groups_committed(&self) -> u64 {
         self.stats_groups.get()
+    }
+
+    /// Bytes appended and not yet handed to a write (the next groups).
+    pub fn pending_bytes(&self) -> usize {
+        self.state.borrow().pending.len()
+    }
+
+    /// Callers waiting in [`Self::room`] for the next group to have room.
+    pub fn appends_waiting(&self) -> usize {
+        self.stats_room_waiting.get()
+    }
+
+    /// Waits until the next group has room: fewer than `max_group_bytes` are pending (or the
+    /// log has failed or is closing, so that the append fails at once). Called right before
+    /// [`Self::append`], with no `.await` between, it keeps what waits to be written near one
+    /// group while a write is under way: a full group slows the writers down rather than the
+    /// buffer growing. The frame appended then may take the pending bytes past the limit;
+    /// the group still stops at it, and that frame goes in the next.
+    pub async fn room(&self) {
+        struct Waiting<'a>(&'a Cell<usize>);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        let mut waiting = None;
+        loop {
+            let rx = {
+                let mut st = self.state.borrow_mut();
+                if st.pending.len() < self.config.max_group_bytes
+                    || st.failed.is_some()
+                    || st.closed
+                {
+                    return;
+                }
+                let (tx, rx) = oneshot::channel();
+                st.room_waiters.push(tx);
+                rx
+            };
+            if waiting.is_none() {
+                self.stats_room_waiting
+                    .set(self.stats_room_waiting.get() + 1);
+                waiting = Some(Waiting(&self.stats_room_waiting));
+            }
+            // Woken when the committer takes a group (or on failure or close); look again.
+            let _ = rx.await;
+        }
     }
 
     /// Runs `queue` on the state unless the log has failed or is closing, then wakes the
@@ -182,9 +279,11 @@ impl<S: SegmentStore + 'static> Wal<S> {
     ) -> impl std::future::Future<Output = Result<(), WalError>> {
         let queued = self.enqueue(|st| {
             encode(&mut st.pending);
+            let end = st.end();
+            st.frame_ends.push_back(end);
             durable.then(|| {
                 let (tx, rx) = oneshot::channel();
-                st.waiters.push(tx);
+                st.waiters.push_back((end, tx));
                 rx
             })
         });
@@ -202,7 +301,8 @@ impl<S: SegmentStore + 'static> Wal<S> {
     pub fn rotate(&self) -> impl std::future::Future<Output = Result<u64, WalError>> {
         let queued = self.enqueue(|st| {
             let (tx, rx) = oneshot::channel();
-            st.rotations.push(tx);
+            let at = st.end();
+            st.rotations.push_back((at, tx));
             rx
         });
         async move { committed(queued?).await }
@@ -216,11 +316,13 @@ impl<S: SegmentStore + 'static> Wal<S> {
             .borrow_mut()
             .take()
             .expect("run_committer is started once");
+        let full = |st: &State<S::File>| st.pending.len() >= self.config.max_group_bytes;
         loop {
             let (has_waiters, has_pending, closed) = {
                 let st = self.state.borrow();
                 (
-                    !st.waiters.is_empty() || !st.rotations.is_empty(),
+                    // A full group goes at once too: appends are waiting for room.
+                    !st.waiters.is_empty() || !st.rotations.is_empty() || full(&st),
                     !st.pending.is_empty() || !st.rotations.is_empty(),
                     st.closed,
                 )
@@ -250,7 +352,12 @@ impl<S: SegmentStore + 'static> Wal<S> {
                         })
                         .await;
                     let st = self.state.borrow();
-                    if !woken || !st.waiters.is_empty() || !st.rotations.is_empty() || st.closed {
+                    if !woken
+                        || !st.waiters.is_empty()
+                        || !st.rotations.is_empty()
+                        || st.closed
+                        || full(&st)
+                    {
                         break;
                     }
                 }
@@ -259,14 +366,26 @@ impl<S: SegmentStore + 'static> Wal<S> {
         }
     }
 
-    /// Writes and syncs everything pending, then resolves the waiters of this group.
+    /// Writes and syncs the next group (see [`State::group_end`]), then resolves the waiters
+    /// it covers. Frames past the group stay pending, for the next.
     async fn commit_group(&self) {
-        let (data, waiters, rotations, segment) = {
+        let (data, mut waiters, mut rotations, segment) = {
             let mut st = self.state.borrow_mut();
-            let spare = std::mem::take(&mut st.spare);
-            let data = std::mem::replace(&mut st.pending, spare);
-            let waiters = std::mem::take(&mut st.waiters);
-            let rotations = std::mem::take(&mut st.rotations);
+            let end = st.group_end(self.config.max_group_bytes);
+            let cut = (end - st.base) as usize;
+            let mut next = std::mem::take(&mut st.spare);
+            next.extend_from_slice(&st.pending[cut..]);
+            let mut data = std::mem::replace(&mut st.pending, next);
+            data.truncate(cut);
+            st.base = end;
+            let frames = st.frame_ends.partition_point(|&e| e <= end);
+            st.frame_ends.drain(..frames);
+            let covered = st.waiters.partition_point(|&(e, _)| e <= end);
+            let waiters: Vec<_> = st.waiters.drain(..covered).map(|(_, w)| w).collect();
+            let closing = st.rotations.partition_point(|&(at, _)| at <= end);
+            let rotations: Vec<_> = st.rotations.drain(..closing).map(|(_, r)| r).collect();
+            // The next group starts filling now, while this one is written.
+            st.wake_room_waiters();
             (data, waiters, rotations, st.segment)
         };
         let mut result = self.write_and_sync(&data).await;
@@ -286,7 +405,15 @@ impl<S: SegmentStore + 'static> Wal<S> {
             Err(e) => {
                 let msg = e.to_string();
                 tracing::error!(segment, error = %msg, "WAL write failed; refusing further writes until restart");
-                self.state.borrow_mut().failed = Some(msg.clone());
+                let mut st = self.state.borrow_mut();
+                st.failed = Some(msg.clone());
+                st.wake_room_waiters();
+                // Frames left for later groups are never written: the file's state is
+                // unknown. Their appends fail with this group's error.
+                st.pending.clear();
+                st.frame_ends.clear();
+                waiters.extend(st.waiters.drain(..).map(|(_, w)| w));
+                rotations.extend(st.rotations.drain(..).map(|(_, r)| r));
                 Err(msg)
             }
         };
@@ -405,7 +532,10 @@ impl<S: SegmentStore + 'static> Wal<S> {
 
     /// Stops accepting appends; the committer writes what is pending, then returns.
     pub fn close(&self) {
-        self.state.borrow_mut().closed = true;
+        let mut st = self.state.borrow_mut();
+        st.closed = true;
+        st.wake_room_waiters();
+        drop(st);
         let _ = self.wake.try_send(());
     }
 }

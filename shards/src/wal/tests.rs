@@ -10,6 +10,10 @@ struct MemStore {
     fail_sync_after: Rc<Cell<Option<u32>>>,
     short_write: Rc<Cell<bool>>,
     syncs: Rc<Cell<u32>>,
+    /// The new bytes of each group write (without the rewritten tail block).
+    group_bytes: Rc<RefCell<Vec<usize>>>,
+    /// While set, syncs wait: a group's write stays under way.
+    hold_sync: Rc<Cell<bool>>,
 }
 
 struct MemFile {
@@ -35,6 +39,8 @@ impl SegmentFile for MemFile {
     }
     async fn write_at(&self, parts: &[&[u8]], pos: u64) -> io::Result<()> {
         assert_eq!(pos % 512, 0, "unaligned write");
+        let new = parts.last().map_or(0, |p| p.len());
+        self.store.group_bytes.borrow_mut().push(new);
         let mut data: Vec<u8> = parts.concat();
         if self.store.short_write.get() {
             data.truncate(data.len() / 2);
@@ -55,6 +61,9 @@ impl SegmentFile for MemFile {
         Ok(())
     }
     async fn sync(&self) -> io::Result<()> {
+        while self.store.hold_sync.get() {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
         let n = self.store.syncs.get();
         self.store.syncs.set(n + 1);
         if let Some(limit) = self.store.fail_sync_after.get() {
@@ -389,5 +398,237 @@ fn covered_segments_are_deleted() {
     assert_eq!(
         delete_segments_through(&dir.path().join("missing"), 9).unwrap(),
         0
+    );
+}
+
+/// A frame of `line`, as [`append_line`] writes it.
+fn frame_bytes(line: &str) -> usize {
+    let mut out = Vec::new();
+    encode_batch(
+        &mut out,
+        1,
+        Precision::Nanosecond,
+        0,
+        line,
+        [(0, line.len())],
+    );
+    out.len()
+}
+
+#[test]
+fn a_group_never_exceeds_max_group_bytes() {
+    const MAX: usize = 4096;
+    let store = MemStore::default();
+    let (files, groups) = (store.files.clone(), store.group_bytes.clone());
+    // Frames of 30 to about 700 bytes, so groups end at odd places.
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!("m,i={i} s=\"{}\"", "x".repeat((i * 37) % 650)))
+        .collect();
+    let total: usize = lines.iter().map(|l| frame_bytes(l)).sum();
+    // The order the appends were made in: the order the log must keep.
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let appended = order.clone();
+    run(async move {
+        let cfg = WalConfig {
+            max_group_bytes: MAX,
+            ..WalConfig::default()
+        };
+        let wal = Wal::new(store, cfg, 1);
+        let committer = glommio::spawn_local(wal.clone().run_committer());
+        let mut waits = Vec::new();
+        // Every append at once: half of them wait for room first, as the shards do; the
+        // others append straight away, which the cap must hold against too.
+        for (i, line) in lines.into_iter().enumerate() {
+            let (wal, appended) = (wal.clone(), appended.clone());
+            waits.push(glommio::spawn_local(async move {
+                if i % 2 == 0 {
+                    wal.room().await;
+                }
+                appended.borrow_mut().push(line.clone());
+                append_line(&wal, i % 3 != 0, &line).await
+            }));
+        }
+        for w in waits {
+            w.await.unwrap();
+        }
+        wal.close();
+        committer.await;
+    });
+    let groups = groups.borrow();
+    assert!(
+        groups.iter().all(|&g| g <= MAX),
+        "a group was larger than {MAX} bytes: {groups:?}"
+    );
+    assert_eq!(groups.iter().sum::<usize>(), total, "every byte once");
+    assert!(groups.len() >= total / MAX, "{} groups", groups.len());
+    // Nothing lost, nothing reordered.
+    let got: Vec<String> = files.borrow().values().flat_map(|d| lines_in(d)).collect();
+    let order = order.borrow();
+    assert_eq!(got.len(), order.len());
+    let differ = got.iter().zip(order.iter()).position(|(g, o)| g != o);
+    assert_eq!(differ, None, "the log's order differs from the appends'");
+}
+
+#[test]
+fn a_frame_larger_than_a_group_is_a_group_of_its_own() {
+    let store = MemStore::default();
+    let (files, groups) = (store.files.clone(), store.group_bytes.clone());
+    let big = format!("m s=\"{}\"", "y".repeat(3000));
+    let lines = ["m v=1".to_string(), big.clone(), "m v=2".to_string()];
+    let sent = lines.clone();
+    run(async move {
+        let cfg = WalConfig {
+            max_group_bytes: 1024,
+            ..WalConfig::default()
+        };
+        let wal = Wal::new(store, cfg, 1);
+        let committer = glommio::spawn_local(wal.clone().run_committer());
+        let waits: Vec<_> = sent
+            .iter()
+            .map(|l| glommio::spawn_local(append_line(&wal, true, l)))
+            .collect();
+        for w in waits {
+            w.await.unwrap();
+        }
+        wal.close();
+        committer.await;
+    });
+    let groups = groups.borrow();
+    assert!(groups.contains(&frame_bytes(&big)), "{groups:?}");
+    assert!(groups.iter().all(|&g| g <= 1024 || g == frame_bytes(&big)));
+    assert_eq!(lines_in(&files.borrow()[&1]), lines);
+}
+
+#[test]
+fn a_full_group_makes_appenders_wait_for_the_next_and_loses_nothing() {
+    use futures_lite::future::poll_once;
+    const MAX: usize = 2048;
+    let store = MemStore::default();
+    let (files, hold) = (store.files.clone(), store.hold_sync.clone());
+    let lines: Vec<String> = (0..400).map(|i| format!("m v={i}")).collect();
+    let sent = lines.clone();
+    run(async move {
+        let cfg = WalConfig {
+            max_group_bytes: MAX,
+            ..WalConfig::default()
+        };
+        let wal = Wal::new(store, cfg, 1);
+        let committer = glommio::spawn_local(wal.clone().run_committer());
+        // The first group's sync hangs: nothing more is written meanwhile.
+        hold.set(true);
+        let first = glommio::spawn_local(append_line(&wal, true, "m v=first"));
+        while wal.pending_bytes() > 0 {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        let waits: Vec<_> = sent
+            .into_iter()
+            .map(|line| {
+                let wal = wal.clone();
+                glommio::spawn_local(async move {
+                    wal.room().await;
+                    append_line(&wal, true, &line).await
+                })
+            })
+            .collect();
+        // Let every appender run as far as it can.
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        // The next group filled up and every later appender waits for room instead of adding
+        // to it: at most one frame past the cap is pending.
+        assert!(
+            wal.appends_waiting() > 300,
+            "{} waiting",
+            wal.appends_waiting()
+        );
+        assert!(
+            wal.pending_bytes() < MAX + frame_bytes("m v=400"),
+            "{} bytes pending",
+            wal.pending_bytes()
+        );
+        assert!(
+            poll_once(std::pin::pin!(wal.room())).await.is_none(),
+            "room while the next group is full"
+        );
+        hold.set(false);
+        first.await.unwrap();
+        for w in waits {
+            w.await.unwrap();
+        }
+        assert_eq!(wal.appends_waiting(), 0);
+        wal.close();
+        committer.await;
+    });
+    let got: Vec<String> = files.borrow().values().flat_map(|d| lines_in(d)).collect();
+    assert_eq!(got.len(), lines.len() + 1, "every append written once");
+    assert_eq!(got[0], "m v=first");
+}
+
+#[test]
+fn a_rotation_ends_its_group_even_with_more_pending() {
+    let store = MemStore::default();
+    let (files, hold) = (store.files.clone(), store.hold_sync.clone());
+    let covered = run(async move {
+        let wal = Wal::new(store, WalConfig::default(), 1);
+        let committer = glommio::spawn_local(wal.clone().run_committer());
+        hold.set(true);
+        let first = glommio::spawn_local(append_line(&wal, true, "m v=0"));
+        while wal.pending_bytes() > 0 {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        // Queued behind the held group: one append, the rotation, then another.
+        let a = append_line(&wal, true, "m v=1");
+        let rotated = wal.rotate();
+        let b = append_line(&wal, true, "m v=2");
+        hold.set(false);
+        first.await.unwrap();
+        use futures_lite::future::zip;
+        let (a, (covered, b)) = zip(a, zip(rotated, b)).await;
+        a.unwrap();
+        b.unwrap();
+        let covered = covered.unwrap();
+        wal.close();
+        committer.await;
+        covered
+    });
+    assert_eq!(covered, 1);
+    let files = files.borrow();
+    assert_eq!(lines_in(&files[&1]), vec!["m v=0", "m v=1"]);
+    assert_eq!(lines_in(&files[&2]), vec!["m v=2"]);
+}
+
+#[test]
+fn a_failed_group_fails_the_appends_left_for_later_groups_without_writing_them() {
+    let store = MemStore::default();
+    store.fail_sync_after.set(Some(0));
+    let (groups, hold) = (store.group_bytes.clone(), store.hold_sync.clone());
+    run(async move {
+        let cfg = WalConfig {
+            max_group_bytes: 256,
+            ..WalConfig::default()
+        };
+        let wal = Wal::new(store, cfg, 1);
+        let _c = glommio::spawn_local(wal.clone().run_committer()).detach();
+        hold.set(true);
+        let first = glommio::spawn_local(append_line(&wal, true, "m v=first"));
+        while wal.pending_bytes() > 0 {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        // More than one group's worth queued behind the failing one.
+        let later: Vec<_> = (0..20)
+            .map(|i| glommio::spawn_local(append_line(&wal, true, &format!("m v={i}"))))
+            .collect();
+        hold.set(false);
+        assert!(first.await.is_err());
+        for w in later {
+            assert!(w.await.is_err(), "an append after a failed group succeeded");
+        }
+        assert!(matches!(
+            append_line(&wal, true, "m v=after").await,
+            Err(WalError::Failed(_))
+        ));
+    });
+    assert_eq!(
+        groups.borrow().len(),
+        1,
+        "nothing is written after the failure"
     );
 }
