@@ -414,10 +414,18 @@ pub struct Gathered {
     databases: u64,
     tables: u64,
     tokens: u64,
+    /// Changes waiting for the catalog writer.
+    catalog_queue: u64,
     process: ProcessSample,
 }
 
 impl Gathered {
+    /// With the depth of the catalog writer's queue.
+    pub fn with_catalog_queue(mut self, depth: usize) -> Gathered {
+        self.catalog_queue = depth as u64;
+        self
+    }
+
     pub fn new(
         samples: &[ShardSample],
         catalog: &CatalogSnapshot,
@@ -629,6 +637,13 @@ impl prometheus_client::collector::Collector for Gathered {
             None,
             g(self.tokens),
         )?;
+        single(
+            &mut e,
+            "shardline_catalog_queue_depth",
+            "Catalog changes waiting for the catalog writer (at most 1024; then writers wait)",
+            None,
+            g(self.catalog_queue),
+        )?;
         let p = &self.process;
         single(
             &mut e,
@@ -739,7 +754,9 @@ mod tests {
             query_log_dropped: 2,
         });
         let samples = [here, m0.sample(0, ShardGauges::default())];
-        let text = Gathered::new(&samples, &snapshot(), 2, ProcessSample::default()).encode();
+        let text = Gathered::new(&samples, &snapshot(), 2, ProcessSample::default())
+            .with_catalog_queue(3)
+            .encode();
         let has = |line: &str| {
             assert!(
                 text.lines().any(|l| l == line),
@@ -766,6 +783,7 @@ mod tests {
         has("shardline_query_log_dropped_total 2");
         has("shardline_catalog_databases 1");
         has("shardline_tokens 2");
+        has("shardline_catalog_queue_depth 3");
         assert!(!text.contains("gone"), "{text}");
         assert_eq!(text.lines().last(), Some("# EOF"));
     }

@@ -277,6 +277,11 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// Changes waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.requests.len()
+    }
+
     /// The current snapshot (lock-free).
     pub fn snapshot(&self) -> Arc<CatalogSnapshot> {
         self.current.load_full()

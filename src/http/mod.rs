@@ -186,6 +186,7 @@ async fn metrics(ctx: &ShardCtx) -> HttpResponse {
         ctx.catalog.tokens().entries().len(),
         crate::metrics::ProcessSample::read(),
     )
+    .with_catalog_queue(ctx.catalog.queue_depth())
     .encode();
     response::owned(StatusCode::OK, crate::metrics::CONTENT_TYPE, text)
 }
