@@ -147,14 +147,15 @@ impl TableSchema {
 pub struct DbSchema {
     pub id: u32,
     pub name: Arc<str>,
-    /// Indexed by table id; deleted tables included.
-    pub tables: Vec<Arc<TableSchema>>,
+    /// Indexed by table id; deleted tables included. Shared with earlier versions of the
+    /// catalog (a new table or a changed one copies a path of the tree, not the list).
+    pub tables: imbl::Vector<Arc<TableSchema>>,
     /// Rows older than this (ns, relative to now) are hidden and their files deleted.
     pub retention_ns: Option<i64>,
     /// When the database was deleted (ns since the epoch), if it was.
     pub deleted_at_ns: Option<i64>,
-    /// Live tables only.
-    by_name: HashMap<Arc<str>, u32>,
+    /// Live tables only; shared with earlier versions as `tables` is.
+    by_name: imbl::HashMap<Arc<str>, u32>,
 }
 
 impl DbSchema {
@@ -167,7 +168,7 @@ impl DbSchema {
         DbSchema {
             id,
             name,
-            tables,
+            tables: tables.into_iter().collect(),
             retention_ns: None,
             deleted_at_ns: None,
             by_name,
@@ -175,8 +176,8 @@ impl DbSchema {
     }
 
     /// This database with new settings and `tables` put in place by id (replacing a table
-    /// or appending the next one). The name index is updated rather than rebuilt, so the cost
-    /// is one reference count per table, not a hash of every name.
+    /// or appending the next one). Both the table list and the name index are shared with
+    /// `self`, so the cost does not grow with the number of tables.
     pub fn with_tables(
         &self,
         retention_ns: Option<i64>,
@@ -194,8 +195,10 @@ impl DbSchema {
                 db.by_name.insert(t.name.clone(), t.id);
             }
             match id.cmp(&db.tables.len()) {
-                std::cmp::Ordering::Less => db.tables[id] = t,
-                std::cmp::Ordering::Equal => db.tables.push(t),
+                std::cmp::Ordering::Less => {
+                    db.tables.set(id, t);
+                }
+                std::cmp::Ordering::Equal => db.tables.push_back(t),
                 std::cmp::Ordering::Greater => {
                     panic!("table id {id} skips ids: the catalog hands out dense ids")
                 }

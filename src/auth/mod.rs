@@ -141,10 +141,12 @@ pub struct TokenEntry {
 }
 
 /// Every live token, published by the catalog; looked up on every request without a lock.
-#[derive(Debug, Default)]
+/// Cloning it is cheap (the map is persistent), so the catalog keeps one up to date and
+/// publishes a copy with each change instead of building it again.
+#[derive(Debug, Default, Clone)]
 pub struct TokenSet {
     /// Keyed by the first 8 bytes of the hash; the full hash is compared in constant time.
-    by_prefix: HashMap<u64, Vec<Arc<TokenEntry>>>,
+    by_prefix: imbl::HashMap<u64, Vec<Arc<TokenEntry>>>,
     pub has_admin: bool,
 }
 
@@ -159,15 +161,43 @@ pub enum Refused {
 
 impl TokenSet {
     pub fn new(entries: impl IntoIterator<Item = TokenEntry>) -> Self {
+        Self::from_shared(entries.into_iter().map(Arc::new))
+    }
+
+    /// A set of entries already shared.
+    pub fn from_shared(entries: impl IntoIterator<Item = Arc<TokenEntry>>) -> Self {
         let mut set = TokenSet::default();
         for e in entries {
-            set.has_admin |= e.name == ADMIN_TOKEN_NAME;
-            set.by_prefix
-                .entry(prefix_key(&e.hash))
-                .or_default()
-                .push(Arc::new(e));
+            set.insert(e);
         }
         set
+    }
+
+    /// Adds an entry (its hash is not in the set).
+    pub fn insert(&mut self, e: Arc<TokenEntry>) {
+        self.has_admin |= e.name == ADMIN_TOKEN_NAME;
+        self.by_prefix
+            .entry(prefix_key(&e.hash))
+            .or_default()
+            .push(e);
+    }
+
+    /// Removes the entry with this id and hash, if there is one.
+    pub fn remove(&mut self, id: u64, hash: &[u8; 64]) {
+        let key = prefix_key(hash);
+        let Some(bucket) = self.by_prefix.get_mut(&key) else {
+            return;
+        };
+        let Some(pos) = bucket.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let e = bucket.remove(pos);
+        if bucket.is_empty() {
+            self.by_prefix.remove(&key);
+        }
+        if e.name == ADMIN_TOKEN_NAME {
+            self.has_admin = false;
+        }
     }
 
     /// Every entry, in no order.

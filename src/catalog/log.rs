@@ -27,8 +27,27 @@ pub(crate) struct Record {
     pub(crate) changes: Vec<Change>,
 }
 
+/// Bytes `change` takes in a record's payload (without the frame), counted without building it.
+pub(crate) fn encoded_len(change: &Change) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, change).expect("a change is plain data");
+    n.0
+}
+
+/// The frame of one record. Callers keep records under [`MAX_RECORD_BYTES`].
 pub(crate) fn encode(record: &Record) -> Vec<u8> {
     let payload = serde_json::to_vec(record).expect("a record is plain data");
+    debug_assert!(payload.len() <= MAX_RECORD_BYTES);
     let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());

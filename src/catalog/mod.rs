@@ -100,6 +100,8 @@ pub enum CatalogError {
     WriterGone,
     #[error("{0}")]
     Internal(String),
+    #[error("a catalog change of {bytes} bytes is more than one catalog log record holds ({limit} bytes); split it (fewer new tables or columns per write)")]
+    ChangeTooLarge { bytes: usize, limit: usize },
     #[error("an admin token already exists; regenerate it with POST /api/v3/configure/token/admin/regenerate (authorized by the current admin token)")]
     AdminTokenExists,
     #[error("there is no admin token yet; create one with POST /api/v3/configure/token/admin")]
@@ -166,6 +168,9 @@ pub struct CatalogOptions {
     pub checkpoint_records: u64,
     /// …or once the log segment holds this many bytes.
     pub checkpoint_bytes: u64,
+    /// Bytes of changes one log record holds at most (at most 64 MiB); changes that come
+    /// together past it go in the next record, and one change larger than it is refused.
+    pub record_bytes: usize,
 }
 
 impl Default for CatalogOptions {
@@ -174,6 +179,7 @@ impl Default for CatalogOptions {
             limits: CatalogLimits::default(),
             checkpoint_records: 1000,
             checkpoint_bytes: 16 << 20,
+            record_bytes: writer::RECORD_BUDGET,
         }
     }
 }
@@ -243,7 +249,15 @@ impl Catalog {
             .is_some();
         let legacy = match (&legacy_path, has_checkpoint) {
             (Some(p), false) => load_legacy(p)?,
-            _ => None,
+            (Some(p), true) => {
+                // Converted already; only its removal was cut short.
+                if p.exists() {
+                    tracing::info!(path = %p.display(), "removing the catalog file of an earlier version, converted already");
+                    let _ = std::fs::remove_file(p);
+                }
+                None
+            }
+            (None, _) => None,
         };
         let migrating = legacy.is_some();
         let mut recovered = writer::recover(&*store, legacy)?;

@@ -88,15 +88,17 @@ impl PTable {
 pub(crate) struct PDatabase {
     pub(super) id: u32,
     pub(super) name: String,
+    /// Shared with earlier versions of the state: changing one table copies a path of the
+    /// tree, not the list.
     #[serde(with = "super::arc_list")]
-    pub(super) tables: Vec<Arc<PTable>>,
+    pub(super) tables: imbl::Vector<Arc<PTable>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) retention_ns: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) deleted_at_ns: Option<i64>,
     /// Live tables by name; rebuilt after loading ([`PCatalog::reindex`]).
     #[serde(skip)]
-    table_index: HashMap<Arc<str>, u32>,
+    table_index: imbl::HashMap<Arc<str>, u32>,
 }
 
 impl PDatabase {
@@ -111,7 +113,7 @@ impl PDatabase {
     fn push_table(&mut self, table: PTable) -> u32 {
         let id = table.id;
         self.table_index.insert(Arc::from(table.name.as_str()), id);
-        self.tables.push(Arc::new(table));
+        self.tables.push_back(Arc::new(table));
         id
     }
 }
@@ -174,6 +176,7 @@ impl PCatalog {
     /// Rebuilds what is derived from the entries (name indexes, counts) after loading them.
     /// Fails on a state no sequence of changes could have produced.
     pub(super) fn reindex(&mut self) -> Result<(), String> {
+        self.tokens.reindex();
         self.database_index.clear();
         self.live_tables = 0;
         for (i, db) in self.databases.iter_mut().enumerate() {
@@ -243,7 +246,8 @@ impl PCatalog {
     }
 
     fn table_mut(&mut self, (db, table): (u32, u32)) -> &mut PTable {
-        Arc::make_mut(&mut self.database_mut(db).tables[table as usize])
+        let tables = &mut self.database_mut(db).tables;
+        Arc::make_mut(&mut tables[table as usize])
     }
 
     fn check_database_limit(&self) -> Result<(), CatalogError> {
@@ -285,10 +289,10 @@ impl PCatalog {
         self.databases.push(Arc::new(PDatabase {
             id,
             name: name.to_string(),
-            tables: Vec::new(),
+            tables: imbl::Vector::new(),
             retention_ns,
             deleted_at_ns: None,
-            table_index: HashMap::new(),
+            table_index: imbl::HashMap::new(),
         }));
         self.database_index.insert(Arc::from(name), id);
         id

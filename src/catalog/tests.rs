@@ -574,3 +574,221 @@ fn changes_grouped_in_one_record_replay_in_order() {
         assert_eq!(t.column(&format!("c{i}")).unwrap().ty, ColumnType::Int);
     }
 }
+
+#[test]
+fn a_group_past_the_record_budget_goes_in_several_records_and_a_huge_change_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(catalog_dir(dir.path())));
+    let options = CatalogOptions {
+        record_bytes: 400,
+        ..options(1000)
+    };
+    {
+        let c = Catalog::open_store(store, None, options).unwrap();
+        create_db(&c, "a").unwrap();
+        // Sent together, so the writer takes them as one group.
+        let pending: Vec<_> = (0..20)
+            .map(|i| {
+                c.change(Change::CreateTable {
+                    database: "a".into(),
+                    table: format!("table_with_a_long_name_{i:02}"),
+                    columns: vec![("host".into(), ColumnType::Tag)],
+                    retention_ns: None,
+                })
+            })
+            .collect();
+        for r in block_on(futures::future::join_all(pending)) {
+            r.unwrap();
+        }
+        let huge = Change::CreateTable {
+            database: "a".into(),
+            table: "x".repeat(500),
+            columns: vec![],
+            retention_ns: None,
+        };
+        let e = block_on(c.change(huge)).unwrap_err();
+        assert!(matches!(e, CatalogError::ChangeTooLarge { .. }), "{e}");
+    }
+    let bytes = std::fs::read(catalog_dir(dir.path()).join(store::segment_name(1))).unwrap();
+    let records = frame_starts(&bytes).len();
+    assert!(
+        records >= 1 + 20 * 80 / 400,
+        "{records} records for 21 changes"
+    );
+    for start in frame_starts(&bytes) {
+        let len = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
+        assert!(len <= 400 + 100, "a record of {len} bytes");
+    }
+    let c = open_clean(dir.path(), 1000);
+    assert_eq!(tables(&c, "a").len(), 20);
+}
+
+#[test]
+fn a_torn_tail_before_an_empty_stray_segment_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = open_clean(dir.path(), 1000);
+        create_db(&c, "a").unwrap();
+        create_table(&c, "a", "t1").unwrap();
+        create_table(&c, "a", "t2").unwrap();
+    }
+    let cat = catalog_dir(dir.path());
+    let seg = cat.join(store::segment_name(1));
+    let bytes = std::fs::read(&seg).unwrap();
+    std::fs::write(&seg, &bytes[..bytes.len() - 3]).unwrap();
+    // What a rotation whose directory fsync failed leaves behind.
+    std::fs::write(cat.join(store::segment_name(3)), b"").unwrap();
+    let c = open_clean(dir.path(), 1000);
+    assert_eq!(tables(&c, "a"), BTreeSet::from(["t1".to_string()]));
+    create_table(&c, "a", "t3").unwrap();
+    drop(c);
+    let c = open_clean(dir.path(), 1000);
+    let want = BTreeSet::from(["t1".to_string(), "t3".to_string()]);
+    assert_eq!(tables(&c, "a"), want);
+}
+
+#[test]
+fn a_refused_admin_regeneration_keeps_the_admin_token() {
+    use crate::auth::{hash_token, to_hex};
+    let dir = tempfile::tempdir().unwrap();
+    let c = open_clean(dir.path(), 1000);
+    let admin = to_hex(&hash_token("admin"));
+    block_on(c.change(Change::Token(tokens::TokenChange::CreateAdmin {
+        hash: admin,
+    })))
+    .unwrap();
+    let named = to_hex(&hash_token("named"));
+    block_on(c.change(Change::Token(tokens::TokenChange::Create(
+        tokens::NewToken {
+            name: "named".into(),
+            hash: named.clone(),
+            expiry_ns: None,
+            permissions: None,
+        },
+    ))))
+    .unwrap();
+    // The new admin hash is another token's: refused, and the old admin still works.
+    let e = block_on(
+        c.change(Change::Token(tokens::TokenChange::RegenerateAdmin {
+            hash: named,
+        })),
+    )
+    .unwrap_err();
+    assert!(matches!(e, CatalogError::InvalidToken(_)), "{e}");
+    assert!(c.tokens().find("admin", 1).is_ok());
+    assert!(c.tokens().has_admin);
+    drop(c);
+    let c = open_clean(dir.path(), 1000);
+    assert!(c.tokens().find("admin", 1).is_ok());
+    assert!(c.tokens().find("named", 1).is_ok());
+}
+
+/// Everything a reader can see of a snapshot, as text: ids, names, settings, columns, and
+/// what each name finds.
+fn describe(s: &CatalogSnapshot) -> String {
+    use std::fmt::Write;
+    let mut out = format!("v{}\n", s.version);
+    let mut names = BTreeSet::new();
+    for d in &s.databases {
+        names.insert(d.name.to_string());
+        writeln!(
+            out,
+            "db {} {} {:?} {:?}",
+            d.id, d.name, d.retention_ns, d.deleted_at_ns
+        )
+        .unwrap();
+        let mut tnames = BTreeSet::new();
+        for t in d.tables.iter() {
+            tnames.insert(t.name.to_string());
+            let cols: Vec<_> = t
+                .columns
+                .iter()
+                .map(|c| format!("{}:{}", c.name, c.ty))
+                .collect();
+            writeln!(
+                out,
+                "  t {} {} {:?} {:?} {cols:?}",
+                t.id, t.name, t.retention_ns, t.deleted_at_ns
+            )
+            .unwrap();
+        }
+        for n in tnames {
+            writeln!(out, "  find {n} -> {:?}", d.table(&n).map(|t| t.id)).unwrap();
+        }
+    }
+    for n in names {
+        writeln!(out, "find {n} -> {:?}", s.database(&n).map(|d| d.id)).unwrap();
+    }
+    out
+}
+
+fn arbitrary_change() -> impl proptest::strategy::Strategy<Value = Change> {
+    use proptest::prelude::*;
+    let db = prop::sample::select(vec!["a", "b"]);
+    let table = prop::sample::select(vec!["t", "u", "v"]);
+    let col = prop::sample::select(vec!["x", "y", "z"]);
+    prop_oneof![
+        (db.clone(), table.clone(), col.clone()).prop_map(|(d, t, c)| Change::Schema(
+            SchemaChange {
+                database: d.into(),
+                tables: vec![TableChange {
+                    name: t.into(),
+                    columns: vec![(c.into(), ColumnType::Float)],
+                }],
+            }
+        )),
+        db.clone().prop_map(|d| Change::CreateDatabase {
+            name: d.into(),
+            retention_ns: None
+        }),
+        db.clone()
+            .prop_map(|d| Change::DeleteDatabase { name: d.into() }),
+        (db.clone(), proptest::option::of(1i64..5)).prop_map(|(d, r)| {
+            Change::SetDatabaseRetention {
+                name: d.into(),
+                retention_ns: r,
+            }
+        }),
+        (db.clone(), table.clone()).prop_map(|(d, t)| Change::CreateTable {
+            database: d.into(),
+            table: t.into(),
+            columns: vec![("host".into(), ColumnType::Tag)],
+            retention_ns: None
+        }),
+        (db.clone(), table.clone()).prop_map(|(d, t)| Change::DeleteTable {
+            database: d.into(),
+            table: t.into()
+        }),
+        (db, table, proptest::option::of(1i64..5)).prop_map(|(d, t, r)| {
+            Change::SetTableRetention {
+                database: d.into(),
+                table: t.into(),
+                retention_ns: r,
+            }
+        }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// The snapshot the writer patches after each group is the one start-up builds whole from
+    /// the same files, whatever the changes (names reused after deletes, groups that create and
+    /// delete together).
+    #[test]
+    fn patched_snapshots_equal_a_full_rebuild(
+        groups in proptest::collection::vec(proptest::collection::vec(arbitrary_change(), 1..6), 1..12)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open_clean(dir.path(), 4);
+        for group in groups {
+            // One group: sent together, taken by the writer as one record.
+            let pending: Vec<_> = group.into_iter().map(|ch| c.change(ch)).collect();
+            let _ = block_on(futures::future::join_all(pending));
+        }
+        let live = describe(&c.snapshot());
+        drop(c);
+        let c = open_clean(dir.path(), 4);
+        proptest::prop_assert_eq!(live, describe(&c.snapshot()));
+    }
+}

@@ -135,6 +135,10 @@ pub(crate) struct PTokens {
     pub(crate) list: Vec<Arc<PToken>>,
     #[serde(default)]
     pub(crate) next_id: u64,
+    /// The published form of `list`, kept up to date by every change (rebuilt by
+    /// [`PTokens::reindex`] after loading).
+    #[serde(skip)]
+    set: TokenSet,
 }
 
 impl PTokens {
@@ -155,7 +159,8 @@ impl PTokens {
             }
             TokenChange::RegenerateAdmin { hash } => {
                 let pos = admin_pos.ok_or(CatalogError::NoAdminToken)?;
-                self.list.remove(pos);
+                self.check_hash(hash)?;
+                self.remove_at(pos);
                 self.push(ADMIN_TOKEN_NAME, hash, None, true, Vec::new(), now_ns)?;
             }
             TokenChange::InstallAdmin { hash } => {
@@ -163,7 +168,8 @@ impl PTokens {
                     if self.list[pos].hash == *hash {
                         return Ok(false);
                     }
-                    self.list.remove(pos);
+                    self.check_hash(hash)?;
+                    self.remove_at(pos);
                 }
                 self.push(ADMIN_TOKEN_NAME, hash, None, true, Vec::new(), now_ns)?;
             }
@@ -203,21 +209,14 @@ impl PTokens {
                         "the _admin token cannot be deleted; regenerate it instead".into(),
                     ));
                 }
-                self.list.remove(pos);
+                self.remove_at(pos);
             }
         }
         Ok(true)
     }
 
-    fn push(
-        &mut self,
-        name: &str,
-        hash: &str,
-        expiry_ns: Option<i64>,
-        admin: bool,
-        permissions: Vec<PermissionSpec>,
-        now_ns: i64,
-    ) -> Result<(), CatalogError> {
+    /// Refuses a hash that is not 128 hex digits or that another token already has.
+    fn check_hash(&self, hash: &str) -> Result<(), CatalogError> {
         if from_hex(hash).is_none() {
             return Err(CatalogError::InvalidToken(
                 "a token hash is 128 hex digits".into(),
@@ -229,7 +228,27 @@ impl PTokens {
                 "this token is already in use by another token name".into(),
             ));
         }
-        self.list.push(Arc::new(PToken {
+        Ok(())
+    }
+
+    fn remove_at(&mut self, pos: usize) {
+        let t = self.list.remove(pos);
+        if let Some(hash) = from_hex(&t.hash) {
+            self.set.remove(t.id, &hash);
+        }
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        hash: &str,
+        expiry_ns: Option<i64>,
+        admin: bool,
+        permissions: Vec<PermissionSpec>,
+        now_ns: i64,
+    ) -> Result<(), CatalogError> {
+        self.check_hash(hash)?;
+        let token = PToken {
             id: self.next_id,
             name: name.to_string(),
             hash: hash.to_string(),
@@ -237,21 +256,29 @@ impl PTokens {
             expiry_ns,
             admin,
             permissions,
-        }));
+        };
+        let published = entry(&token).map_err(|r| CatalogError::InvalidToken(r.to_string()))?;
+        self.set.insert(Arc::new(published));
+        self.list.push(Arc::new(token));
         self.next_id += 1;
         Ok(())
     }
 
-    /// The published form. Entries that fail to read (a hand-edited file) are left out and
-    /// logged rather than stopping the server.
-    pub(crate) fn token_set(&self) -> TokenSet {
-        TokenSet::new(self.list.iter().filter_map(|t| match entry(t) {
-            Ok(e) => Some(e),
+    /// Rebuilds the published set after loading. Entries that fail to read (a hand-edited
+    /// file) are left out and logged rather than stopping the server.
+    pub(crate) fn reindex(&mut self) {
+        self.set = TokenSet::from_shared(self.list.iter().filter_map(|t| match entry(t) {
+            Ok(e) => Some(Arc::new(e)),
             Err(reason) => {
                 tracing::error!(token = %t.name, %reason, "ignoring an unreadable token in the catalog");
                 None
             }
-        }))
+        }));
+    }
+
+    /// The published form (a cheap copy of the one kept up to date).
+    pub(crate) fn token_set(&self) -> TokenSet {
+        self.set.clone()
     }
 }
 

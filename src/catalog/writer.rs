@@ -28,6 +28,11 @@ use super::{Catalog, CatalogError, CatalogLimits, CatalogOptions};
 /// turn, so callers queued behind a large group wait for one fsync, not for an unbounded one.
 const MAX_GROUP: usize = 512;
 
+/// Bytes of changes one record holds at most by default ([`CatalogOptions::record_bytes`]);
+/// the rest of a group waits for the next record. Well under [`log::MAX_RECORD_BYTES`],
+/// which reading a log trusts.
+pub(super) const RECORD_BUDGET: usize = log::MAX_RECORD_BYTES / 4;
+
 pub(super) type Reply = flume::Sender<Result<Arc<CatalogSnapshot>, CatalogError>>;
 
 pub(super) struct Request {
@@ -41,6 +46,8 @@ pub(super) struct Recovered {
     pub(super) snapshot: CatalogSnapshot,
     /// The last record's sequence number (the checkpoint's when no record follows it).
     seq: u64,
+    /// The record the checkpoint covers up to.
+    checkpoint_seq: u64,
     segment: Box<dyn SegmentFile>,
     segment_len: u64,
 }
@@ -94,11 +101,27 @@ pub(super) fn recover(
     let limits = state.limits;
     state.limits = CatalogLimits::unlimited();
 
-    let segments = store.segments().map_err(read_err)?;
+    // Read every segment first: whether a damaged one is the last that matters depends on
+    // what follows it, and empty segments left by a failed rotation do not count.
+    let mut segments = Vec::new();
+    for first in store.segments().map_err(read_err)? {
+        segments.push((first, store.read_segment(first).map_err(read_err)?));
+    }
     let mut seq = checkpoint_seq;
     let mut last: Option<(u64, u64)> = None;
-    for (i, &first) in segments.iter().enumerate() {
-        let is_last = i + 1 == segments.len();
+    let mut kept = Vec::new();
+    for (i, (first, bytes)) in segments.iter().enumerate() {
+        let first = *first;
+        let is_last = segments[i + 1..].iter().all(|(_, b)| b.is_empty());
+        if bytes.is_empty() && first != seq + 1 {
+            // Left by a new segment whose creation failed half-way; the writer went on in
+            // the one before.
+            if let Err(e) = store.remove_segment(first) {
+                tracing::warn!(error = %e, "could not remove an empty, unused catalog log segment");
+            }
+            continue;
+        }
+        kept.push(first);
         if first > seq + 1 {
             return Err(corrupt(
                 store,
@@ -108,16 +131,7 @@ pub(super) fn recover(
                 ),
             ));
         }
-        let bytes = store.read_segment(first).map_err(read_err)?;
-        if bytes.is_empty() && first != seq + 1 {
-            // Left by a new segment whose creation failed half-way; the writer went on in
-            // the one before.
-            if let Err(e) = store.remove_segment(first) {
-                tracing::warn!(error = %e, "could not remove an empty, unused catalog log segment");
-            }
-            continue;
-        }
-        let seg = log::decode_segment(&bytes)
+        let seg = log::decode_segment(bytes)
             .map_err(|r| corrupt(store, format!("{}: {r}", super::store::segment_name(first))))?;
         for (k, rec) in seg.records.iter().enumerate() {
             let expected = first + k as u64;
@@ -174,7 +188,7 @@ pub(super) fn recover(
 
     // Segments wholly inside the checkpoint are left over from a checkpoint that was
     // installed but not cleaned up after.
-    for pair in segments.windows(2) {
+    for pair in kept.windows(2) {
         if pair[1] <= checkpoint_seq + 1 {
             if let Err(e) = store.remove_segment(pair[0]) {
                 tracing::warn!(error = %e, "could not remove a catalog log segment the checkpoint covers");
@@ -189,6 +203,7 @@ pub(super) fn recover(
         state,
         snapshot,
         seq,
+        checkpoint_seq,
         segment,
         segment_len: len,
     })
@@ -234,7 +249,7 @@ pub(super) fn spawn(
         segment_len: recovered.segment_len,
         repair_to: None,
         options,
-        checkpoint_started: recovered.seq,
+        checkpoint_started: recovered.checkpoint_seq,
         checkpointer: ckpt_tx,
         checkpointing: checkpointing.clone(),
         catalog,
@@ -259,44 +274,74 @@ enum Outcome {
 
 impl Writer {
     fn run(mut self, rx: flume::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            group.extend(rx.try_iter().take(MAX_GROUP - 1));
-            self.commit(group);
+        let mut carried: Vec<Request> = Vec::new();
+        loop {
+            let mut group = std::mem::take(&mut carried);
+            if group.is_empty() {
+                match rx.recv() {
+                    Ok(first) => group.push(first),
+                    Err(_) => break,
+                }
+            }
+            let room = MAX_GROUP.saturating_sub(group.len());
+            group.extend(rx.try_iter().take(room));
+            carried = self.commit(group);
         }
     }
 
-    fn commit(&mut self, group: Vec<Request>) {
+    /// Commits a group as one record; returns the requests left for the next group (those
+    /// past the record's byte budget).
+    fn commit(&mut self, mut group: Vec<Request>) -> Vec<Request> {
         let before = self.state.clone();
         let now = crate::now_ns();
         let mut applied = Vec::new();
+        let mut applied_bytes = 0usize;
         let mut touched = Touched::default();
         let mut built = Vec::new();
-        let outcomes: Vec<Outcome> = group
-            .iter()
-            .map(|r| {
-                let undo = self.state.clone();
-                match self.state.apply(&r.change, now) {
-                    Err(e) => Outcome::Refused(e),
-                    Ok(t) if t.is_empty() => Outcome::Accepted,
-                    Ok(t) => match snapshot::touched_tables(&self.state, &t) {
-                        Ok(b) => {
-                            applied.push(r.change.clone());
-                            touched.merge(t);
-                            built.extend(b);
-                            Outcome::Accepted
-                        }
-                        Err(reason) => {
-                            self.state = undo;
-                            tracing::error!(change = ?r.change, %reason, "a catalog change would leave an invalid state; refused (this is a bug)");
-                            Outcome::Refused(CatalogError::Internal(format!(
-                                "the change would leave the catalog invalid ({reason}); this is a bug"
-                            )))
-                        }
-                    },
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(group.len());
+        let mut carried = Vec::new();
+        for (i, r) in group.iter().enumerate() {
+            let bytes = log::encoded_len(&r.change);
+            let budget = self.options.record_bytes.min(RECORD_BUDGET);
+            if bytes > budget {
+                outcomes.push(Outcome::Refused(CatalogError::ChangeTooLarge {
+                    bytes,
+                    limit: budget,
+                }));
+                continue;
+            }
+            if applied_bytes + bytes > budget {
+                carried = group.split_off(i);
+                break;
+            }
+            let undo = self.state.clone();
+            let outcome = match self.state.apply(&r.change, now) {
+                Err(e) => {
+                    // Refusals change nothing, but restoring costs nothing either and keeps a
+                    // change that forgot to check first out of the state.
+                    self.state = undo;
+                    Outcome::Refused(e)
                 }
-            })
-            .collect();
+                Ok(t) if t.is_empty() => Outcome::Accepted,
+                Ok(t) => match snapshot::touched_tables(&self.state, &t) {
+                    Ok(b) => {
+                        applied.push(r.change.clone());
+                        applied_bytes += bytes;
+                        touched.merge(t);
+                        built.extend(b);
+                        Outcome::Accepted
+                    }
+                    Err(reason) => {
+                        self.state = undo;
+                        tracing::error!(change = ?r.change, %reason, "a catalog change would leave an invalid state; refused (this is a bug)");
+                        Outcome::Refused(CatalogError::Internal(format!(
+                            "the change would leave the catalog invalid ({reason}); this is a bug"
+                        )))
+                    }
+                },
+            };
+            outcomes.push(outcome);
+        }
         let durable = if applied.is_empty() {
             Ok(())
         } else {
@@ -335,6 +380,7 @@ impl Writer {
         if committed {
             self.maybe_checkpoint();
         }
+        carried
     }
 
     /// Appends one record durably, or leaves the segment as it was.
@@ -351,11 +397,20 @@ impl Writer {
             Err(e) => {
                 // Part of the record (or all of it, unsynced) may be in the file: cut it off
                 // so that no later record follows it and a restart does not replay it.
-                if let Err(cut) = self.segment.truncate(self.segment_len) {
-                    tracing::error!(error = %cut, "cutting the catalog log back after a failed append failed; retrying before the next append");
-                    self.repair_to = Some(self.segment_len);
+                let cut = self
+                    .segment
+                    .truncate(self.segment_len)
+                    .or_else(|_| self.segment.truncate(self.segment_len));
+                match cut {
+                    Ok(()) => Err(e),
+                    Err(cut) => {
+                        tracing::error!(error = %cut, "cutting the catalog log back after a failed append failed; retrying before the next append");
+                        self.repair_to = Some(self.segment_len);
+                        Err(std::io::Error::other(format!(
+                            "{e}; the log could not be cut back either ({cut}), so the change may reappear after a restart"
+                        )))
+                    }
                 }
-                Err(e)
             }
         }
     }

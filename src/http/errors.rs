@@ -77,7 +77,9 @@ pub(crate) fn catalog_status(e: &CatalogError) -> StatusCode {
         | CatalogError::InvalidColumn { .. }
         | CatalogError::InvalidCache { .. }
         | CatalogError::InvalidToken(_) => StatusCode::BAD_REQUEST,
-        CatalogError::LimitReached { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        CatalogError::LimitReached { .. } | CatalogError::ChangeTooLarge { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         CatalogError::Read { .. }
         | CatalogError::Corrupt { .. }
         | CatalogError::Persist { .. }

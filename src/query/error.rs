@@ -90,6 +90,9 @@ impl Cause {
         if caused_by_stopping_shard(e) {
             return Cause::Stopping;
         }
+        if caused_by_storage(e) {
+            return Cause::Storage;
+        }
         match e.find_root() {
             DataFusionError::Plan(_)
             | DataFusionError::SQL(..)
@@ -114,6 +117,22 @@ impl Cause {
             _ => Cause::Bug,
         }
     }
+}
+
+/// Whether reading files failed somewhere in the error's chain of causes (our table providers
+/// wrap Parquet and object store errors as external errors, which `find_root` stops at).
+fn caused_by_storage(e: &DataFusionError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<parquet::errors::ParquetError>()
+            || c.is::<object_store::Error>()
+            || c.is::<std::io::Error>()
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Whether a shard shutting down is somewhere in the error's chain of causes.
@@ -162,6 +181,12 @@ mod tests {
         assert!(e.is_ours());
         let io = DataFusionError::IoError(std::io::Error::other("disk"));
         assert_eq!(status(io), 500);
+        let missing = object_store::Error::NotFound {
+            path: "a.parquet".into(),
+            source: "gone".into(),
+        };
+        let e = QueryError::from_engine(DataFusionError::External(Box::new(missing)), 1);
+        assert!(matches!(e, QueryError::Storage(_)), "{e:?}");
         let cast = DataFusionError::ArrowError(
             Box::new(ArrowError::CastError("'x' is not a number".into())),
             None,

@@ -110,15 +110,15 @@ pub enum QueryEvent {
 
 /// Queries the shards may have handed over and the coordinator not yet started. Its loop
 /// starts a query only with a permit of [`RUNNING_PER_THREAD`] × threads, so once that many
-/// run (or stream to slow clients) the queue fills, and then each shard's connections wait
+/// are being planned the queue fills, and then each shard's connections wait
 /// here (`send_async`) rather than queueing more. 256 is far more than the shards'
 /// connections hand over in one scheduling delay at ordinary loads, so at those nothing
 /// waits.
 const QUERY_QUEUE_CAPACITY: usize = 256;
 
-/// Queries running at once per query thread. Most of a running query's life can be waiting
-/// for its client to take the answer, so this is well above one; the memory limit, not this,
-/// bounds what they hold.
+/// Queries being planned and started at once per query thread. A permit is held until the
+/// query's first batch is computed, not while its answer streams to a client that may read
+/// slowly (the memory limit and the bounded reply channel bound those).
 const RUNNING_PER_THREAD: usize = 32;
 
 /// Settings of the coordinator.
@@ -189,10 +189,7 @@ impl Coordinator {
                     break;
                 };
                 let shared = for_requests.clone();
-                tokio::spawn(async move {
-                    run(shared, req).await;
-                    drop(permit);
-                });
+                tokio::spawn(run(shared, req, permit));
             }
         });
         Ok(Coordinator {
@@ -350,13 +347,15 @@ impl Drop for Coordinator {
     }
 }
 
-async fn run(shared: Arc<Shared>, req: QueryRequest) {
+async fn run(shared: Arc<Shared>, req: QueryRequest, permit: tokio::sync::OwnedSemaphorePermit) {
     let query = Query {
         database: req.database.clone(),
         text: req.sql.clone(),
         params: req.params.clone(),
     };
-    match run::start(&shared, &query, req.answered.clone()).await {
+    let started = run::start(&shared, &query, req.answered.clone()).await;
+    drop(permit);
+    match started {
         Ok(stream) => answer_http(stream, &req).await,
         Err(e) => {
             let _ = req.reply.send_async(failed(&e)).await;
@@ -434,7 +433,9 @@ async fn answer_http(mut stream: QueryStream, req: &QueryRequest) {
             }
         }
         Err(e) => {
+            let e = QueryError::from(e);
             let _ = reply.send_async(QueryEvent::Abort(e.to_string())).await;
+            stream.fail(e.to_string());
         }
     }
 }

@@ -6,9 +6,9 @@
 //! - Planning happens under the coordinator's memory limit; the first batch is computed
 //!   before [`start`] returns, so an error in most of the work still comes back as an error
 //!   (with its status) rather than as a broken stream.
-//! - Every started query reaches the query log exactly once with its outcome: complete (with
-//!   its rows), failed (with the error), or cancelled because its stream was dropped before
-//!   the end. Dropping the stream stops the query: DataFusion cancels its tasks on drop.
+//! - Every started query reaches the query log exactly once, when its stream is dropped (or
+//!   fails): complete (with its rows), failed (with the error, the engine's or the consumer's
+//!   through [`QueryStream::fail`]), or cancelled because its stream was dropped before the end. Dropping the stream stops the query: DataFusion cancels its tasks on drop.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -69,6 +69,9 @@ struct LogEntry {
     database: String,
     id: u64,
     rows: u64,
+    /// Every batch was handed out: success, unless the consumer says otherwise before it
+    /// drops the stream.
+    ended: bool,
     closed: bool,
 }
 
@@ -83,9 +86,12 @@ impl LogEntry {
 
 impl Drop for LogEntry {
     fn drop(&mut self) {
-        self.close(Some(
-            "cancelled before its end (the client went away)".into(),
-        ));
+        let outcome = if self.ended {
+            None
+        } else {
+            Some("cancelled before its end (the client went away, or the server stopped)".into())
+        };
+        self.close(outcome);
     }
 }
 
@@ -112,7 +118,7 @@ impl Stream for QueryStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.entry.closed {
+        if this.entry.closed || this.entry.ended {
             return Poll::Ready(None);
         }
         let next = match this.first.take() {
@@ -133,7 +139,7 @@ impl Stream for QueryStream {
                 Some(Err(e))
             }
             None => {
-                this.entry.close(None);
+                this.entry.ended = true;
                 None
             }
         })
@@ -168,6 +174,7 @@ pub(super) async fn start(
         database: query.database.clone(),
         id,
         rows: 0,
+        ended: false,
         closed: false,
     };
     let memory_limit = shared.memory_limit;
