@@ -10,7 +10,6 @@
 
 pub mod credentials;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;

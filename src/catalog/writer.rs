@@ -180,6 +180,16 @@ pub(super) fn recover(
                 reason = %t.reason,
                 "the catalog log ends in a torn record (a crash while it was written, before it was acknowledged); cutting it off"
             );
+            // The log goes on here, after the cut: the empty segments after it were left by
+            // rotations that failed, and writing into one of them would put records after
+            // the torn tail.
+            for (later, _) in &segments[i + 1..] {
+                if let Err(e) = store.remove_segment(*later) {
+                    tracing::warn!(error = %e, "could not remove an empty, unused catalog log segment");
+                }
+            }
+            last = Some((first, seg.valid_len));
+            break;
         }
         last = Some((first, seg.valid_len));
     }
