@@ -48,8 +48,9 @@ fn fill_tables(c: &Catalog, db: &str, from: usize, to: usize) {
     }
 }
 
+/// A token's hash as the server stores it (SHA-512 of a token text, in hex).
 fn hash_of(i: usize) -> String {
-    format!("{i:0128x}")
+    shardline::auth::to_hex(&shardline::auth::hash_token(&format!("bench-token-{i}")))
 }
 
 fn token(i: usize) -> Change {
