@@ -611,10 +611,7 @@ fn a_group_past_the_record_budget_goes_in_several_records_and_a_huge_change_is_r
     }
     let bytes = std::fs::read(catalog_dir(dir.path()).join(store::segment_name(1))).unwrap();
     let records = frame_starts(&bytes).len();
-    assert!(
-        records >= 1 + 20 * 80 / 400,
-        "{records} records for 21 changes"
-    );
+    assert!(records > 20 * 80 / 400, "{records} records for 21 changes");
     for start in frame_starts(&bytes) {
         let len = u32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize;
         assert!(len <= 400 + 100, "a record of {len} bytes");
