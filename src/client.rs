@@ -33,8 +33,19 @@ pub struct QueryArgs {
     #[arg(long, default_value = "pretty")]
     pub format: String,
 
-    /// The SQL query.
+    /// The query's language: sql or influxql.
+    #[arg(long, short = 'l', value_enum, default_value = "sql")]
+    pub language: QueryLanguage,
+
+    /// The query.
     pub query: String,
+}
+
+/// A query language the client can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryLanguage {
+    Sql,
+    Influxql,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -96,8 +107,12 @@ pub(crate) fn send(
 
 /// Runs a query and copies the result to standard output as it arrives.
 pub fn query(args: &QueryArgs) -> Result<(), ClientError> {
+    let endpoint = match args.language {
+        QueryLanguage::Sql => "query_sql",
+        QueryLanguage::Influxql => "query_influxql",
+    };
     let url = format!(
-        "{}/api/v3/query_sql",
+        "{}/api/v3/{endpoint}",
         args.server.host.trim_end_matches('/')
     );
     let body = serde_json::json!({

@@ -129,16 +129,23 @@ pub enum TokenChange {
 pub(crate) struct PTokens {
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
+        skip_serializing_if = "imbl::Vector::is_empty",
         with = "super::arc_list"
     )]
-    pub(crate) list: Vec<Arc<PToken>>,
+    pub(crate) list: imbl::Vector<Arc<PToken>>,
     #[serde(default)]
     pub(crate) next_id: u64,
     /// The published form of `list`, kept up to date by every change (rebuilt by
     /// [`PTokens::reindex`] after loading).
     #[serde(skip)]
     set: TokenSet,
+    /// Token ids by name and the hashes in use, kept with `list` (rebuilt by `reindex`), so
+    /// a change checks uniqueness without reading every token. `list` is in id order (ids
+    /// only grow), so a token is found by binary search.
+    #[serde(skip)]
+    by_name: imbl::HashMap<String, u64>,
+    #[serde(skip)]
+    hashes: imbl::HashSet<String>,
 }
 
 impl PTokens {
@@ -149,7 +156,10 @@ impl PTokens {
         change: &TokenChange,
         now_ns: i64,
     ) -> Result<bool, CatalogError> {
-        let admin_pos = self.list.iter().position(|t| t.name == ADMIN_TOKEN_NAME);
+        let admin_pos = self
+            .by_name
+            .get(ADMIN_TOKEN_NAME)
+            .and_then(|id| self.position(*id));
         match change {
             TokenChange::CreateAdmin { hash } => {
                 if admin_pos.is_some() {
@@ -179,7 +189,7 @@ impl PTokens {
                         "a token name is 1 to 256 printable characters".into(),
                     ));
                 }
-                if self.list.iter().any(|x| x.name == t.name) {
+                if self.by_name.contains_key(&t.name) {
                     return Err(CatalogError::TokenExists(t.name.clone()));
                 }
                 let (admin, perms) = match &t.permissions {
@@ -200,9 +210,7 @@ impl PTokens {
             }
             TokenChange::Delete { id } => {
                 let pos = self
-                    .list
-                    .iter()
-                    .position(|t| t.id == *id)
+                    .position(*id)
                     .ok_or(CatalogError::TokenNotFound(*id))?;
                 if self.list[pos].name == ADMIN_TOKEN_NAME {
                     return Err(CatalogError::InvalidToken(
@@ -222,7 +230,7 @@ impl PTokens {
                 "a token hash is 128 hex digits".into(),
             ));
         }
-        if self.list.iter().any(|t| t.hash == hash) {
+        if self.hashes.contains(hash) {
             // Only a reused --admin-token-file text could collide; refuse rather than alias.
             return Err(CatalogError::InvalidToken(
                 "this token is already in use by another token name".into(),
@@ -231,8 +239,14 @@ impl PTokens {
         Ok(())
     }
 
+    fn position(&self, id: u64) -> Option<usize> {
+        self.list.binary_search_by_key(&id, |t| t.id).ok()
+    }
+
     fn remove_at(&mut self, pos: usize) {
         let t = self.list.remove(pos);
+        self.by_name.remove(&t.name);
+        self.hashes.remove(&t.hash);
         if let Some(hash) = from_hex(&t.hash) {
             self.set.remove(t.id, &hash);
         }
@@ -259,7 +273,9 @@ impl PTokens {
         };
         let published = entry(&token).map_err(|r| CatalogError::InvalidToken(r.to_string()))?;
         self.set.insert(Arc::new(published));
-        self.list.push(Arc::new(token));
+        self.by_name.insert(token.name.clone(), token.id);
+        self.hashes.insert(token.hash.clone());
+        self.list.push_back(Arc::new(token));
         self.next_id += 1;
         Ok(())
     }
@@ -267,6 +283,12 @@ impl PTokens {
     /// Rebuilds the published set after loading. Entries that fail to read (a hand-edited
     /// file) are left out and logged rather than stopping the server.
     pub(crate) fn reindex(&mut self) {
+        // Files written before ids were kept in order still load in order.
+        let mut sorted: Vec<_> = self.list.iter().cloned().collect();
+        sorted.sort_by_key(|t| t.id);
+        self.list = sorted.into_iter().collect();
+        self.by_name = self.list.iter().map(|t| (t.name.clone(), t.id)).collect();
+        self.hashes = self.list.iter().map(|t| t.hash.clone()).collect();
         self.set = TokenSet::from_shared(self.list.iter().filter_map(|t| match entry(t) {
             Ok(e) => Some(Arc::new(e)),
             Err(reason) => {

@@ -29,6 +29,7 @@ pub use routes::Route;
 pub use write::WriteApi;
 
 use crate::catalog::CacheKind;
+use crate::query::Language;
 use crate::server::shard::ShardCtx;
 
 /// Accepts connections until the shard is told to stop.
@@ -141,7 +142,8 @@ async fn dispatch(
         Route::WriteLp => write::handle(ctx, WriteApi::V3, req, &caller).await,
         Route::WriteV2 => write::handle(ctx, WriteApi::V2, req, &caller).await,
         Route::WriteV1 => write::handle(ctx, WriteApi::V1, req, &caller).await,
-        Route::QuerySql => query::handle(ctx, req, &caller).await,
+        Route::QuerySql => query::handle(ctx, req, &caller, Language::Sql).await,
+        Route::QueryInfluxQl => query::handle(ctx, req, &caller, Language::InfluxQl).await,
         Route::Database => configure::database(ctx, req).await,
         Route::Table => configure::table(ctx, req).await,
         Route::AdminToken

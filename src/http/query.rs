@@ -1,4 +1,5 @@
-//! `GET/POST /api/v3/query_sql`: reads the query's parameters and hands it to the query
+//! `GET/POST /api/v3/query_sql` and `/api/v3/query_influxql`: reads the query's parameters
+//! (the same for both languages) and hands it to the query
 //! engine, which answers a small cache lookup at once (a whole body) and anything else
 //! through the coordinator, streamed back with chunked transfer encoding.
 //!
@@ -13,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::body;
 use super::response::{v3_error, HttpResponse};
-use crate::query::{Format, QueryEvent, QueryRequest, Submitted};
+use crate::query::{Format, Language, QueryEvent, QueryRequest, Submitted};
 use crate::server::shard::ShardCtx;
 
 /// Largest POST body a query may have.
@@ -33,6 +34,7 @@ pub async fn handle(
     ctx: &ShardCtx,
     req: Request<Incoming>,
     caller: &super::auth::Caller,
+    language: Language,
 ) -> HttpResponse {
     let query = super::params::query_map(&req);
     let accept = req
@@ -114,6 +116,7 @@ pub async fn handle(
     let (tx, rx) = flume::bounded(4);
     let request = QueryRequest {
         database,
+        language,
         sql,
         params: query_params,
         format,

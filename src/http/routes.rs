@@ -18,6 +18,7 @@ pub enum Route {
     WriteV2,
     WriteV1,
     QuerySql,
+    QueryInfluxQl,
     Database,
     Table,
     /// `POST .../token/admin`: the first admin token, open without one.
@@ -75,7 +76,7 @@ const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
 
 /// Every endpoint.
-pub static ROUTES: [Spec; 17] = [
+pub static ROUTES: [Spec; 18] = [
     Spec {
         route: Route::WriteLp,
         paths: &["/api/v3/write_lp"],
@@ -115,6 +116,16 @@ pub static ROUTES: [Spec; 17] = [
         token_in_query: false,
         errors: ErrorShape::V3,
         label: "/api/v3/query_sql",
+    },
+    Spec {
+        route: Route::QueryInfluxQl,
+        paths: &["/api/v3/query_influxql"],
+        methods: &[GET, POST],
+        allow: "GET, POST",
+        access: Access::Database,
+        token_in_query: false,
+        errors: ErrorShape::V3,
+        label: "/api/v3/query_influxql",
     },
     Spec {
         route: Route::Database,
@@ -256,11 +267,12 @@ pub const OTHER_LABEL: &str = "other";
 
 impl Route {
     /// Every route, in table order.
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 18] = [
         Route::WriteLp,
         Route::WriteV2,
         Route::WriteV1,
         Route::QuerySql,
+        Route::QueryInfluxQl,
         Route::Database,
         Route::Table,
         Route::AdminToken,

@@ -33,6 +33,10 @@ pub enum QueryError {
     /// Stored data could not be read (disk or object store).
     #[error("reading stored data failed: {0}")]
     Storage(DataFusionError),
+    /// An InfluxQL statement that cannot run as written (400), or is parsed but not run by
+    /// this server yet (501); the message is 1.x's where it has one.
+    #[error("{message}")]
+    InfluxQl { status: u16, message: String },
     /// Our bug.
     #[error("the query failed inside the engine; this is a bug: {0}")]
     Internal(String),
@@ -54,8 +58,25 @@ impl QueryError {
         }
     }
 
+    /// Sorts an InfluxQL planner error by who must act.
+    pub fn from_influxql(e: super::influxql::InfluxQlError, memory_limit: usize) -> Self {
+        use super::influxql::InfluxQlError as E;
+        match e {
+            E::Engine(e) => QueryError::from_engine(e, memory_limit),
+            E::NotYet(message) => QueryError::InfluxQl {
+                status: 501,
+                message,
+            },
+            e @ (E::Parse(_) | E::Invalid(_)) => QueryError::InfluxQl {
+                status: 400,
+                message: e.to_string(),
+            },
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
+            QueryError::InfluxQl { status, .. } => *status,
             QueryError::DatabaseNotFound(_) => 404,
             QueryError::Invalid(_) | QueryError::Params(_) => 400,
             QueryError::MemoryLimit { .. } | QueryError::Stopping(_) => 503,

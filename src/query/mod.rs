@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod direct;
 pub mod error;
 pub mod format;
+pub mod influxql;
 pub mod json_rows;
 pub mod json_strings;
 pub mod log;
@@ -47,7 +48,7 @@ use crate::catalog::{CacheKind, Catalog};
 pub use error::QueryError;
 pub use format::Format;
 use log::QueryLog;
-pub use run::{Query, QueryStream};
+pub use run::{Language, Query, QueryStream};
 pub use shards::{
     CacheJob, HereShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob, OFF_SHARD,
 };
@@ -79,6 +80,8 @@ pub(crate) fn json_lines_of(
 #[derive(Debug)]
 pub struct QueryRequest {
     pub database: String,
+    pub language: Language,
+    /// The query text, in `language`.
     pub sql: String,
     /// Values for `$name` placeholders.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
@@ -276,7 +279,8 @@ impl QueryPort {
     /// coordinator. `here` is the shard this runs on.
     pub async fn submit<H: HereShard>(&self, mut req: QueryRequest, here: &H) -> Submitted {
         let snapshot = self.catalog.snapshot();
-        if let Some(db) = snapshot.database(&req.database) {
+        let sql = req.language == Language::Sql;
+        if let Some(db) = snapshot.database(&req.database).filter(|_| sql) {
             let looked_up =
                 direct::answer(&req.sql, req.params.as_ref(), db, &self.shards, Some(here)).await;
             match looked_up {
@@ -350,6 +354,7 @@ impl Drop for Coordinator {
 async fn run(shared: Arc<Shared>, req: QueryRequest, permit: tokio::sync::OwnedSemaphorePermit) {
     let query = Query {
         database: req.database.clone(),
+        language: req.language,
         text: req.sql.clone(),
         params: req.params.clone(),
     };

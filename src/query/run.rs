@@ -25,11 +25,20 @@ use super::error::QueryError;
 use super::log::QueryLog;
 use super::{direct, param_values, session, Shared, OFF_SHARD};
 
+/// The language a query is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    Sql,
+    InfluxQl,
+}
+
 /// One query to run.
 #[derive(Debug, Clone)]
 pub struct Query {
     pub database: String,
-    /// SQL.
+    pub language: Language,
+    /// The query, in `language`.
     pub text: String,
     /// Values for `$name` placeholders.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
@@ -181,6 +190,20 @@ pub(super) async fn start(
     let engine = |e| QueryError::from_engine(e, memory_limit);
     let planned = async {
         if let Some(batch) = answered {
+            return Ok(single(batch));
+        }
+        if query.language == Language::InfluxQl {
+            let ctx = session(shared, db.clone());
+            let batch = super::influxql::run(
+                &ctx,
+                &snapshot,
+                &db,
+                &query.text,
+                query.params.as_ref(),
+                crate::now_ns(),
+            )
+            .await
+            .map_err(|e| QueryError::from_influxql(e, memory_limit))?;
             return Ok(single(batch));
         }
         let looked_up = direct::answer(

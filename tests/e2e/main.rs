@@ -6,6 +6,7 @@ mod caches;
 mod catalog;
 mod durability;
 mod harness;
+mod influxql;
 mod loadgen;
 mod manage;
 mod metrics;

@@ -1,0 +1,270 @@
+//! InfluxQL answers against InfluxDB 1.6's: the golden files in `tests/influxql/golden/`
+//! (1.6's answers to the queries of `tests/influxql/queries.txt` over `data.lp`, written by
+//! `tests/influxql/regen.py` against a real 1.6), replayed against Shardline through
+//! `/api/v3/query_influxql`.
+//!
+//! The data goes to two shards, half of it persisted to Parquet before a restart and half
+//! left in the write buffer after it, so every query reads both. An answer must equal 1.6's:
+//! the same rows (measurement, group-by tags, time, values) in the same order, or the same
+//! error text. A query whose block carries a `diff:` line is one where we differ on purpose
+//! or do not yet do what 1.6 does; the line says which and why, and such a query is not
+//! compared (or is compared with its `expect:` line when it has one). Floats compare to a
+//! relative 1e-9: summation order differs between engines.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::harness::{http, Server};
+
+/// One golden block.
+#[derive(Debug)]
+struct Case {
+    file: String,
+    query: String,
+    status: u16,
+    results: Vec<Value>,
+    diff: Option<String>,
+    expect: Option<Value>,
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/influxql")
+}
+
+fn cases() -> Vec<Case> {
+    let mut files: Vec<_> = std::fs::read_dir(golden_dir().join("golden"))
+        .expect("tests/influxql/golden")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "golden"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        for block in text.split("\n\n") {
+            let mut case = Case {
+                file: name.clone(),
+                query: String::new(),
+                status: 200,
+                results: Vec::new(),
+                diff: None,
+                expect: None,
+            };
+            for line in block.lines() {
+                if let Some(q) = line.strip_prefix("query: ") {
+                    case.query = q.to_string();
+                } else if let Some(s) = line.strip_prefix("status: ") {
+                    case.status = s.parse().unwrap();
+                } else if let Some(r) = line.strip_prefix("result: ") {
+                    case.results.push(serde_json::from_str(r).unwrap());
+                } else if let Some(d) = line.strip_prefix("diff: ") {
+                    case.diff = Some(d.to_string());
+                } else if let Some(e) = line.strip_prefix("expect: ") {
+                    case.expect = Some(serde_json::from_str(e).unwrap());
+                }
+            }
+            if !case.query.is_empty() {
+                out.push(case);
+            }
+        }
+    }
+    out
+}
+
+/// An answer as comparable rows, or an error.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Rows(Vec<Map<String, Value>>),
+    Error(String),
+}
+
+/// 1.6's result for one statement as rows: each value row of each series, with the series'
+/// measurement and tags; nulls and empty tag values left out (our rows leave them out too).
+fn expected_rows(result: &Value) -> Answer {
+    if let Some(e) = result.get("error").and_then(Value::as_str) {
+        return Answer::Error(e.to_string());
+    }
+    let mut rows = Vec::new();
+    for s in result["series"].as_array().into_iter().flatten() {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        let columns: Vec<&str> = s["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for values in s["values"].as_array().into_iter().flatten() {
+            let mut row = Map::new();
+            row.insert("iox::measurement".into(), Value::from(name));
+            if let Some(tags) = s.get("tags").and_then(Value::as_object) {
+                for (k, v) in tags {
+                    if v.as_str().is_some_and(|v| !v.is_empty()) {
+                        row.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for (c, v) in columns.iter().zip(values.as_array().unwrap()) {
+                if !v.is_null() {
+                    row.insert(c.to_string(), v.clone());
+                }
+            }
+            rows.push(row);
+        }
+    }
+    Answer::Rows(rows)
+}
+
+/// Our answer (JSON lines) as rows, `time` as epoch nanoseconds.
+fn our_rows(status: u16, body: &str) -> Answer {
+    if status != 200 {
+        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or(body)
+            .to_string();
+        return Answer::Error(msg);
+    }
+    let mut rows = Vec::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let mut row: Map<String, Value> = serde_json::from_str(line).unwrap();
+        if let Some(t) = row.get("time").and_then(Value::as_str) {
+            let ns = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .unwrap_or_else(|e| panic!("time {t}: {e}"))
+                .and_utc()
+                .timestamp_nanos_opt()
+                .unwrap();
+            row.insert("time".into(), Value::from(ns));
+        }
+        row.retain(|_, v| !v.is_null());
+        rows.push(row);
+    }
+    Answer::Rows(rows)
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                return x == y;
+            }
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+        }
+        _ => a == b,
+    }
+}
+
+fn same(a: &Answer, b: &Answer) -> bool {
+    match (a, b) {
+        (Answer::Error(x), Answer::Error(y)) => x == y,
+        (Answer::Rows(x), Answer::Rows(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(r, s)| {
+                    r.len() == s.len()
+                        && r.iter().all(|(k, v)| s.get(k).is_some_and(|w| same_value(v, w)))
+                })
+        }
+        _ => false,
+    }
+}
+
+fn load(s: &Server, lines: &[&str]) {
+    for chunk in lines.chunks(500) {
+        let body = chunk.join("\n");
+        let (status, resp) = s.post(
+            "/api/v3/write_lp?db=golden&precision=nanosecond",
+            body.as_bytes(),
+        );
+        assert!(status == 204 || status == 200, "{status} {resp}");
+    }
+}
+
+#[test]
+fn answers_match_influxdb_1_6() {
+    let data = std::fs::read_to_string(golden_dir().join("data.lp")).unwrap();
+    let lines: Vec<&str> = data.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (files, buffer): (Vec<_>, Vec<_>) = lines.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let files: Vec<&str> = files.into_iter().map(|(_, l)| *l).collect();
+    let buffer: Vec<&str> = buffer.into_iter().map(|(_, l)| *l).collect();
+
+    let tmp = tempfile::tempdir().unwrap();
+    // Half the points into Parquet files...
+    let mut s = Server::start_in(tmp.path(), 2, &["--snapshot-interval", "100ms"]);
+    load(&s, &files);
+    s.wait_until("the first half persisted", || {
+        let rows = s.select("golden", "SELECT count(*) AS n FROM system.parquet_files");
+        let n = rows[0]["n"].as_i64().unwrap_or(0);
+        let buffered = s.buffered_rows("golden").len();
+        if n > 0 && buffered == 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} files, {buffered} rows still buffered"))
+        }
+    });
+    s.stop();
+    // ... and half left in the buffer after a restart.
+    let s = Server::start_in(tmp.path(), 2, &[]);
+    load(&s, &buffer);
+
+    let cases = cases();
+    assert!(cases.len() >= 200, "{} golden queries", cases.len());
+    let (mut compared, mut failures) = (0, Vec::new());
+    for case in &cases {
+        if case.diff.is_some() && case.expect.is_none() {
+            continue;
+        }
+        let expected = match &case.expect {
+            Some(e) => expected_rows(e),
+            None if case.status != 200 => {
+                let e = case.results[0]["error"].as_str().unwrap_or("").to_string();
+                Answer::Error(e)
+            }
+            None => match case.results.as_slice() {
+                [one] => expected_rows(one),
+                _ => continue,
+            },
+        };
+        let url = s.url(&format!(
+            "/api/v3/query_influxql?db=golden&format=jsonl&q={}",
+            urlencode(&case.query)
+        ));
+        let (status, body) = match http().get(&url).call() {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{}: {e}", case.query),
+        };
+        let got = our_rows(status, &body);
+        compared += 1;
+        if !same(&expected, &got) {
+            failures.push(format!(
+                "{}: {}\n  1.6:  {}\n  ours: {}",
+                case.file,
+                case.query,
+                short(&format!("{expected:?}")),
+                short(&format!("{got:?}"))
+            ));
+        }
+    }
+    assert!(compared >= 200, "only {compared} golden queries compared");
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} answers differ from InfluxDB 1.6 (add a `diff:` line with the reason to a block only for a deliberate difference):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 600 {
+        format!("{}…", &s[..s.floor_char_boundary(600)])
+    } else {
+        s.to_string()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
