@@ -197,8 +197,16 @@ fn select() -> impl Strategy<Value = Select> {
         )
 }
 
+/// Cases per property: 2,000 in CI; `INFLUXQL_PROPTEST_CASES` raises it for long runs.
+fn cases() -> u32 {
+    std::env::var("INFLUXQL_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn printed_selects_parse_back(s in select()) {
@@ -259,4 +267,48 @@ fn deep_nesting_is_an_error_not_a_crash() {
         ")".repeat(5_000)
     );
     assert!(parse(&subs).is_err());
+}
+
+/// A long fuzzing run: random byte strings and token sequences (and generated trees for the
+/// round trip) for `INFLUXQL_FUZZ_SECS` seconds, reporting how many inputs it tried. Ignored
+/// in CI; run with
+/// `INFLUXQL_FUZZ_SECS=3600 cargo test --release -p shardline-influxql --test properties -- --ignored fuzz --nocapture`.
+#[test]
+#[ignore]
+fn fuzz_for_a_while() {
+    use proptest::test_runner::{Config, TestRunner};
+    let secs: u64 = std::env::var("INFLUXQL_FUZZ_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut rounds = 0u64;
+    let mut inputs = 0u64;
+    while std::time::Instant::now() < deadline {
+        let mut runner = TestRunner::new(Config {
+            cases: 10_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&proptest::collection::vec(any::<u8>(), 0..256), |bytes| {
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(e) = parse(&text) {
+                    prop_assert!(e.offset <= text.len());
+                }
+                Ok(())
+            })
+            .unwrap();
+        runner
+            .run(&select(), |s| {
+                let stmt = Statement::Select(Box::new(s));
+                let text = stmt.to_string();
+                prop_assert_eq!(parse(&text).ok(), Some(vec![stmt]), "{}", text);
+                Ok(())
+            })
+            .unwrap();
+        rounds += 1;
+        inputs += 20_000;
+    }
+    println!("fuzzed {inputs} inputs in {rounds} rounds over {secs} s: no panic, no failure");
 }

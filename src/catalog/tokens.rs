@@ -209,9 +209,7 @@ impl PTokens {
                 self.push(&t.name, &t.hash, t.expiry_ns, admin, perms, now_ns)?;
             }
             TokenChange::Delete { id } => {
-                let pos = self
-                    .position(*id)
-                    .ok_or(CatalogError::TokenNotFound(*id))?;
+                let pos = self.position(*id).ok_or(CatalogError::TokenNotFound(*id))?;
                 if self.list[pos].name == ADMIN_TOKEN_NAME {
                     return Err(CatalogError::InvalidToken(
                         "the _admin token cannot be deleted; regenerate it instead".into(),

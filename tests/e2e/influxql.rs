@@ -164,7 +164,8 @@ fn same(a: &Answer, b: &Answer) -> bool {
             x.len() == y.len()
                 && x.iter().zip(y).all(|(r, s)| {
                     r.len() == s.len()
-                        && r.iter().all(|(k, v)| s.get(k).is_some_and(|w| same_value(v, w)))
+                        && r.iter()
+                            .all(|(k, v)| s.get(k).is_some_and(|w| same_value(v, w)))
                 })
         }
         _ => false,
@@ -214,6 +215,10 @@ fn answers_match_influxdb_1_6() {
     let (mut compared, mut failures) = (0, Vec::new());
     for case in &cases {
         if case.diff.is_some() && case.expect.is_none() {
+            continue;
+        }
+        // Several statements in one query are the v1 `/query` API's; this endpoint runs one.
+        if shardline_influxql::parse(case.query.trim()).is_ok_and(|s| s.len() > 1) {
             continue;
         }
         let expected = match &case.expect {

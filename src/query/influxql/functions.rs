@@ -32,8 +32,13 @@ pub fn kind_of(name: &str) -> Option<Kind> {
         "first" | "last" | "min" | "max" | "percentile" | "top" | "bottom" | "sample" => {
             Kind::Selector
         }
-        "derivative" | "non_negative_derivative" | "difference" | "non_negative_difference"
-        | "moving_average" | "cumulative_sum" | "elapsed" => Kind::Transform,
+        "derivative"
+        | "non_negative_derivative"
+        | "difference"
+        | "non_negative_difference"
+        | "moving_average"
+        | "cumulative_sum"
+        | "elapsed" => Kind::Transform,
         "abs" | "ceil" | "floor" | "round" | "sqrt" | "pow" | "ln" | "log" | "log2" | "log10"
         | "exp" | "sin" | "cos" | "tan" | "asin" | "acos" | "atan" | "atan2" => Kind::Math,
         _ => return None,
@@ -42,8 +47,8 @@ pub fn kind_of(name: &str) -> Option<Kind> {
 
 fn unsupported(name: &str, v: &V) -> InfluxQlError {
     let ty = match v {
-        V::S(_) => "string",
-        V::B(_) => "boolean",
+        V::S(_) => "*query.stringInterruptIterator",
+        V::B(_) => "*query.booleanInterruptIterator",
         _ => "unknown",
     };
     InfluxQlError::Invalid(format!("unsupported {name} iterator type: {ty}"))
@@ -157,7 +162,13 @@ pub fn reduce(name: &str, points: &[Point], arg: Option<&V>) -> Result<Vec<Point
         "first" => Ok(vec![points[0].clone()]),
         "last" => Ok(vec![points[points.len() - 1].clone()]),
         "min" | "max" => {
-            let points = numeric(name, points)?;
+            // Booleans order false before true; strings are refused.
+            let all_bool = points.iter().all(|(_, v)| matches!(v, V::B(_)));
+            let points = if all_bool {
+                points
+            } else {
+                numeric(name, points)?
+            };
             // The earliest of equal values.
             let mut best = &points[0];
             for p in &points[1..] {
@@ -218,7 +229,9 @@ pub fn reduce(name: &str, points: &[Point], arg: Option<&V>) -> Result<Vec<Point
                 .map(|k| points[(k as f64 * step) as usize].clone())
                 .collect())
         }
-        other => Err(InfluxQlError::Invalid(format!("undefined function {other}()"))),
+        other => Err(InfluxQlError::Invalid(format!(
+            "undefined function {other}()"
+        ))),
     }
 }
 
@@ -296,7 +309,11 @@ pub fn transform(
                 out.push((w[1].0, V::I((w[1].0 - w[0].0) / unit)));
             }
         }
-        other => return Err(InfluxQlError::Invalid(format!("undefined function {other}()"))),
+        other => {
+            return Err(InfluxQlError::Invalid(format!(
+                "undefined function {other}()"
+            )))
+        }
     }
     Ok(out)
 }

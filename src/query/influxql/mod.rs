@@ -9,12 +9,15 @@
 //! v1 encoder can split rows into series without grouping again; errors a user caused are
 //! 400 with 1.x's text; what is parsed but not run yet says so (501), never a wrong answer.
 
+pub mod aggregate;
 pub mod condition;
+pub mod eval;
 pub mod fields;
 pub mod functions;
 pub mod resolve;
 pub mod select;
 pub mod show;
+pub mod subquery;
 pub mod time_range;
 pub mod values;
 
@@ -113,7 +116,8 @@ pub async fn run(
             )))
         }
     };
-    params::bind(&mut stmt, &bound_values(params)?).map_err(|e| InfluxQlError::Invalid(e.to_string()))?;
+    params::bind(&mut stmt, &bound_values(params)?)
+        .map_err(|e| InfluxQlError::Invalid(e.to_string()))?;
     let answer = match &stmt {
         Statement::Select(s) => select::run(ctx, db, &db.name, s, now).await?,
         Statement::Show(s) => show::run(ctx, snapshot, db, s, now).await?,

@@ -77,7 +77,10 @@ fn cast_fits(t: ColumnType, cast: VarType) -> bool {
         (t, cast),
         (ColumnType::Float, VarType::Float | VarType::Integer)
             | (ColumnType::Int, VarType::Integer | VarType::Float)
-            | (ColumnType::UInt, VarType::Unsigned | VarType::Float | VarType::Integer)
+            | (
+                ColumnType::UInt,
+                VarType::Unsigned | VarType::Float | VarType::Integer
+            )
             | (ColumnType::String, VarType::String)
             | (ColumnType::Bool, VarType::Boolean)
     )

@@ -65,6 +65,13 @@ pub async fn run(
     now: i64,
 ) -> Result<Answer, InfluxQlError> {
     if let Some(on) = show_on(show).filter(|on| *on != &*db.name) {
+        if snapshot.database(on).is_none() {
+            // 1.x answers nothing for a database that does not exist.
+            return Ok(Answer {
+                no_time: true,
+                ..Answer::default()
+            });
+        }
         return Err(InfluxQlError::NotYet(format!(
             "SHOW ... ON {on} for another database than the query's ({}) is not supported",
             db.name
@@ -93,7 +100,13 @@ pub async fn run(
             };
             answer.series.push(one_series(
                 "",
-                &["name", "duration", "shardGroupDuration", "replicaN", "default"],
+                &[
+                    "name",
+                    "duration",
+                    "shardGroupDuration",
+                    "replicaN",
+                    "default",
+                ],
                 vec![vec![
                     s("autogen"),
                     s(&duration),
@@ -127,7 +140,9 @@ pub async fn run(
                 .map(|n| vec![s(n)])
                 .collect::<Vec<_>>();
             if !rows.is_empty() {
-                answer.series.push(one_series("measurements", &["name"], rows));
+                answer
+                    .series
+                    .push(one_series("measurements", &["name"], rows));
             }
         }
         Show::TagKeys(q) => {
@@ -165,7 +180,9 @@ pub async fn run(
                     .map(|(k, v)| vec![s(&k), s(&v)])
                     .collect();
                 if !rows.is_empty() {
-                    answer.series.push(one_series(m.name(), &["key", "value"], rows));
+                    answer
+                        .series
+                        .push(one_series(m.name(), &["key", "value"], rows));
                 }
             }
         }
@@ -196,7 +213,11 @@ pub async fn run(
             }
             let ms = covered(db, query)?;
             match what {
-                Cardinality::Measurement | Cardinality::Series if !exact => {
+                // 1.x estimates over the whole database; with FROM or WHERE it counts per
+                // measurement, as the exact form does.
+                Cardinality::Measurement | Cardinality::Series
+                    if !exact && query.from.is_empty() && query.condition.is_none() =>
+                {
                     let n = if *what == Cardinality::Measurement {
                         let mut n = 0;
                         for m in &ms {
@@ -206,7 +227,9 @@ pub async fn run(
                     } else {
                         let mut n = 0;
                         for m in &ms {
-                            n += series_keys(ctx, m, query.condition.as_ref(), now).await?.len() as i64;
+                            n += series_keys(ctx, m, query.condition.as_ref(), now)
+                                .await?
+                                .len() as i64;
                         }
                         n
                     };
@@ -221,13 +244,17 @@ pub async fn run(
                     for m in &ms {
                         n += has_rows(ctx, m, query.condition.as_ref(), now).await? as i64;
                     }
-                    answer.series.push(one_series("", &["count"], vec![vec![V::I(n)]]));
+                    answer
+                        .series
+                        .push(one_series("", &["count"], vec![vec![V::I(n)]]));
                 }
                 _ => {
                     for m in &ms {
                         let n = match what {
                             Cardinality::Series => {
-                                series_keys(ctx, m, query.condition.as_ref(), now).await?.len()
+                                series_keys(ctx, m, query.condition.as_ref(), now)
+                                    .await?
+                                    .len()
                             }
                             Cardinality::TagKey => m.tags.len(),
                             Cardinality::FieldKey => m.fields.len(),
@@ -241,9 +268,11 @@ pub async fn run(
                             }
                         };
                         if n > 0 {
-                            answer
-                                .series
-                                .push(one_series(m.name(), &["count"], vec![vec![V::I(n as i64)]]));
+                            answer.series.push(one_series(
+                                m.name(),
+                                &["count"],
+                                vec![vec![V::I(n as i64)]],
+                            ));
                         }
                     }
                 }
@@ -292,7 +321,7 @@ fn show_filter(
     cond: Option<&Expr>,
     now: i64,
 ) -> Result<Option<datafusion::logical_expr::Expr>, InfluxQlError> {
-    let (range, rest) = time_range::split(cond, now)?;
+    let (range, rest) = time_range::split(cond, now, None)?;
     let mut pred = None;
     let mut and = |e: datafusion::logical_expr::Expr| {
         pred = Some(match pred.take() {
@@ -395,7 +424,11 @@ async fn series_keys(
     if m.tags.is_empty() {
         let any = df.limit(0, Some(1))?.collect().await?;
         let n: usize = any.iter().map(|b| b.num_rows()).sum();
-        return Ok(if n > 0 { vec![escape_measurement(m.name())] } else { Vec::new() });
+        return Ok(if n > 0 {
+            vec![escape_measurement(m.name())]
+        } else {
+            Vec::new()
+        });
     }
     let cols: Vec<_> = m.tags.iter().map(|t| column(t)).collect();
     let df = df.select(cols)?.distinct()?;
@@ -430,5 +463,7 @@ fn escape_measurement(s: &str) -> String {
 }
 
 fn escape_tag(s: &str) -> String {
-    s.replace(',', "\\,").replace('=', "\\=").replace(' ', "\\ ")
+    s.replace(',', "\\,")
+        .replace('=', "\\=")
+        .replace(' ', "\\ ")
 }

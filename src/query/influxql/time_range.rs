@@ -51,10 +51,15 @@ impl TimeRange {
 }
 
 /// Splits `cond` into its time range and the rest.
-pub fn split(cond: Option<&Expr>, now: i64) -> Result<(TimeRange, Option<Expr>), InfluxQlError> {
+/// Time strings without an offset are read in `tz` (UTC without one).
+pub fn split(
+    cond: Option<&Expr>,
+    now: i64,
+    tz: Option<chrono_tz::Tz>,
+) -> Result<(TimeRange, Option<Expr>), InfluxQlError> {
     let mut range = TimeRange::default();
     let rest = match cond {
-        Some(c) => take_time(c, now, &mut range)?,
+        Some(c) => take_time(c, now, tz, &mut range)?,
         None => None,
     };
     Ok((range, rest))
@@ -64,12 +69,17 @@ fn is_time(e: &Expr) -> bool {
     matches!(e.unparen(), Expr::Var { name, .. } if name.eq_ignore_ascii_case("time"))
 }
 
-fn take_time(e: &Expr, now: i64, range: &mut TimeRange) -> Result<Option<Expr>, InfluxQlError> {
+fn take_time(
+    e: &Expr,
+    now: i64,
+    tz: Option<chrono_tz::Tz>,
+    range: &mut TimeRange,
+) -> Result<Option<Expr>, InfluxQlError> {
     match e {
-        Expr::Paren(inner) => take_time(inner, now, range),
+        Expr::Paren(inner) => take_time(inner, now, tz, range),
         Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
-            let l = take_time(lhs, now, range)?;
-            let r = take_time(rhs, now, range)?;
+            let l = take_time(lhs, now, tz, range)?;
+            let r = take_time(rhs, now, tz, range)?;
             Ok(match (l, r) {
                 (Some(l), Some(r)) => Some(Expr::binary(*op, l, r)),
                 (one, None) | (None, one) => one,
@@ -89,7 +99,7 @@ fn take_time(e: &Expr, now: i64, range: &mut TimeRange) -> Result<Option<Expr>, 
                 };
                 (mirrored, lhs)
             };
-            let t = time_value(value, now)?;
+            let t = time_value(value, now, tz)?;
             if t > MAX_TIME {
                 return Err(InfluxQlError::Invalid(format!(
                     "time {} overflows time literal",
@@ -131,18 +141,18 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// The nanoseconds a constant compared with `time` stands for.
-pub fn time_value(e: &Expr, now: i64) -> Result<i64, InfluxQlError> {
+pub fn time_value(e: &Expr, now: i64, tz: Option<chrono_tz::Tz>) -> Result<i64, InfluxQlError> {
     match e {
-        Expr::Paren(inner) => time_value(inner, now),
+        Expr::Paren(inner) => time_value(inner, now, tz),
         Expr::Integer(i) => Ok(*i),
         Expr::Unsigned(u) => Ok(i64::try_from(*u).unwrap_or(i64::MAX)),
         Expr::Float(f) => Ok(*f as i64),
         Expr::Duration(d) => Ok(*d),
-        Expr::Str(s) => parse_time(s),
+        Expr::Str(s) => parse_time(s, tz),
         Expr::Call { name, args } if name == "now" && args.is_empty() => Ok(now),
         Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
-            let l = time_value(lhs, now)?;
-            let r = time_value(rhs, now)?;
+            let l = time_value(lhs, now, tz)?;
+            let r = time_value(rhs, now, tz)?;
             Ok(if *op == BinaryOp::Add {
                 l.saturating_add(r)
             } else {
@@ -168,20 +178,35 @@ fn kind_name(e: &Expr) -> &'static str {
 }
 
 /// A time string: RFC3339 (with its own offset), `YYYY-MM-DD HH:MM:SS[.f]` or `YYYY-MM-DD`
-/// (UTC).
-pub fn parse_time(s: &str) -> Result<i64, InfluxQlError> {
+/// (in `tz`, else UTC).
+pub fn parse_time(s: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, InfluxQlError> {
     let looks_like_time = s.len() >= 10
-        && s.as_bytes()[..10]
-            .iter()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+        && s.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !looks_like_time {
         return Err(InfluxQlError::Invalid(
             "invalid operation: time and *influxql.StringLiteral are not compatible".into(),
         ));
     }
     let invalid = || InfluxQlError::Invalid("invalid timestamp string".into());
-    let nanos = |dt: NaiveDateTime| dt.and_utc().timestamp_nanos_opt().ok_or_else(invalid);
+    let nanos = |dt: NaiveDateTime| {
+        let utc = match tz {
+            None => dt.and_utc(),
+            Some(tz) => {
+                use chrono::TimeZone;
+                tz.from_local_datetime(&dt)
+                    .earliest()
+                    .ok_or_else(invalid)?
+                    .with_timezone(&chrono::Utc)
+            }
+        };
+        utc.timestamp_nanos_opt().ok_or_else(invalid)
+    };
     if s.len() == 10 {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid())?;
         return nanos(d.and_hms_opt(0, 0, 0).ok_or_else(invalid)?);
@@ -204,19 +229,19 @@ mod tests {
             "time >= '2024-01-01T00:00:00Z' AND host = 'a' AND time < '2024-01-01 00:00:10'",
         )
         .unwrap();
-        let (r, rest) = split(Some(&e), 0).unwrap();
+        let (r, rest) = split(Some(&e), 0, None).unwrap();
         assert_eq!(r.min, 1_704_067_200_000_000_000);
         assert_eq!(r.max, 1_704_067_209_999_999_999);
         assert_eq!(rest.unwrap().to_string(), "host = 'a'");
         let e = parse_expr("now() - 1h < time").unwrap();
-        let (r, rest) = split(Some(&e), 3_600_000_000_001).unwrap();
+        let (r, rest) = split(Some(&e), 3_600_000_000_001, None).unwrap();
         assert_eq!((r.min, r.has_max, rest), (2, false, None));
         let e = parse_expr("time > 10s AND time <= '2024-01-02'").unwrap();
-        let (r, _) = split(Some(&e), 0).unwrap();
+        let (r, _) = split(Some(&e), 0, None).unwrap();
         assert_eq!(r.min, 10_000_000_001);
         assert_eq!(r.max, 1_704_153_600_000_000_000);
-        assert!(split(Some(&parse_expr("time != 5").unwrap()), 0).is_err());
-        assert!(split(Some(&parse_expr("time > 'today'").unwrap()), 0).is_err());
-        assert!(split(Some(&parse_expr("time > '2024-13-01'").unwrap()), 0).is_err());
+        assert!(split(Some(&parse_expr("time != 5").unwrap()), 0, None).is_err());
+        assert!(split(Some(&parse_expr("time > 'today'").unwrap()), 0, None).is_err());
+        assert!(split(Some(&parse_expr("time > '2024-13-01'").unwrap()), 0, None).is_err());
     }
 }

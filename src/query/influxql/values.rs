@@ -47,6 +47,7 @@ impl V {
     pub fn cmp_num(&self, other: &V) -> std::cmp::Ordering {
         use std::cmp::Ordering;
         match (self, other) {
+            (V::B(a), V::B(b)) => a.cmp(b),
             (V::I(a), V::I(b)) => a.cmp(b),
             (V::U(a), V::U(b)) => a.cmp(b),
             (a, b) => match (a.as_f64(), b.as_f64()) {
