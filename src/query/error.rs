@@ -67,6 +67,10 @@ impl QueryError {
                 status: 501,
                 message,
             },
+            E::TooLarge(message) => QueryError::InfluxQl {
+                status: 503,
+                message,
+            },
             e @ (E::Parse(_) | E::Invalid(_)) => QueryError::InfluxQl {
                 status: 400,
                 message: e.to_string(),

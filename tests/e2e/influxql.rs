@@ -207,13 +207,35 @@ fn answers_match_influxdb_1_6() {
     });
     s.stop();
     // ... and half left in the buffer after a restart.
-    let s = Server::start_in(tmp.path(), 2, &[]);
+    let mut s = Server::start_in(tmp.path(), 2, &[]);
     load(&s, &buffer);
-
     let cases = cases();
     assert!(cases.len() >= 200, "{} golden queries", cases.len());
+    let fast = compare(&s, &cases);
+    s.stop();
+    // The same answers without the fast paths (everything through the evaluator).
+    let s = Server::start_env(
+        tmp.path(),
+        2,
+        &[],
+        &[("SHARDLINE_INFLUXQL_NO_FAST_PATH", "1")],
+    );
+    let slow = compare(&s, &cases);
+    for (label, (compared, failures)) in [("with fast paths", fast), ("evaluator only", slow)] {
+        assert!(compared >= 200, "only {compared} golden queries compared");
+        assert!(
+            failures.is_empty(),
+            "{label}: {} of {compared} answers differ from InfluxDB 1.6 (add a `diff:` line with the reason to a block only for a deliberate difference):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// Runs every comparable case against `s`: how many were compared, and the differences.
+fn compare(s: &Server, cases: &[Case]) -> (usize, Vec<String>) {
     let (mut compared, mut failures) = (0, Vec::new());
-    for case in &cases {
+    for case in cases {
         if case.diff.is_some() && case.expect.is_none() {
             continue;
         }
@@ -253,13 +275,7 @@ fn answers_match_influxdb_1_6() {
             ));
         }
     }
-    assert!(compared >= 200, "only {compared} golden queries compared");
-    assert!(
-        failures.is_empty(),
-        "{} of {compared} answers differ from InfluxDB 1.6 (add a `diff:` line with the reason to a block only for a deliberate difference):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    (compared, failures)
 }
 
 fn short(s: &str) -> String {

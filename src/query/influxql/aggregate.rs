@@ -629,3 +629,75 @@ fn has_transform(e: &Expr) -> bool {
     });
     found
 }
+
+/// The bucket starts from the one holding `start` to the one holding `end`.
+pub fn bucket_starts(
+    iv: Interval,
+    start: i64,
+    end: i64,
+    budget: &mut usize,
+) -> Result<Vec<i64>, InfluxQlError> {
+    let first = iv.bucket(start);
+    let last = iv.bucket(end);
+    let count = ((last as i128 - first as i128) / iv.every as i128 + 2).max(0) as usize;
+    if count > *budget {
+        return Err(InfluxQlError::Invalid(format!(
+            "max-select-buckets limit exceeded: ({count}/{MAX_BUCKETS}): narrow the time range or widen the GROUP BY time interval"
+        )));
+    }
+    *budget -= count;
+    let mut out = Vec::with_capacity(count);
+    let mut s = first;
+    while s <= last {
+        out.push(s);
+        let next = iv.next(s);
+        if next <= s {
+            break;
+        }
+        s = next;
+    }
+    Ok(out)
+}
+
+/// Rows from per-bucket aggregate values computed elsewhere (`None`: no value there), with
+/// `fill` applied as the evaluator applies it.
+pub fn assemble(
+    starts: &[i64],
+    columns: Vec<Vec<Option<V>>>,
+    counts: &[bool],
+    fill: Fill,
+) -> Vec<(i64, Vec<V>)> {
+    let bks: Vec<Bucket> = starts
+        .iter()
+        .map(|&start| Bucket {
+            start,
+            from: 0,
+            to: 0,
+        })
+        .collect();
+    let columns: Vec<BucketColumn> = columns
+        .into_iter()
+        .zip(counts)
+        .map(|(c, &is_count)| {
+            let mut col: BucketColumn = c
+                .into_iter()
+                .zip(starts)
+                .map(|(v, &s)| v.map(|v| vec![(s, v)]).unwrap_or_default())
+                .collect();
+            fill_column(&mut col, &bks, fill, is_count);
+            col
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(starts.len());
+    for (k, &start) in starts.iter().enumerate() {
+        if fill == Fill::None && columns.iter().all(|c| c[k].is_empty()) {
+            continue;
+        }
+        let values = columns
+            .iter()
+            .map(|c| c[k].first().map_or(V::Null, |p| p.1.clone()))
+            .collect();
+        rows.push((start, values));
+    }
+    rows
+}

@@ -12,6 +12,7 @@
 pub mod aggregate;
 pub mod condition;
 pub mod eval;
+pub mod fast;
 pub mod fields;
 pub mod functions;
 pub mod resolve;
@@ -50,6 +51,9 @@ pub enum InfluxQlError {
     /// Parsed, but not run by this server yet.
     #[error("{0}")]
     NotYet(String),
+    /// Past one of the evaluator's limits (the message names it).
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Engine(#[from] DataFusionError),
 }

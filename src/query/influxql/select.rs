@@ -15,14 +15,15 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use datafusion::common::{ScalarValue, TableReference};
-use datafusion::logical_expr::{lit, Expr as DfExpr};
+use datafusion::logical_expr::lit;
 use datafusion::prelude::SessionContext;
 use shardline_influxql::ast::{Expr, Fill, Select, Source};
 use shardline_shards::schema::DbSchema;
 
 use super::aggregate::{self, Interval, Series, MAX_BUCKETS};
-use super::condition::{self, column};
+use super::condition::column;
 use super::eval::{self, SeriesData};
+use super::fast;
 use super::fields::{self, Shape};
 use super::resolve::{self, Column, Measurement};
 use super::time_range::{self, TimeRange};
@@ -248,36 +249,75 @@ async fn run_select(
         if let (Some(iv), true) = (grouping.interval, lookback > 0 && range.has_min) {
             fetch_range.min = iv.bucket(range.min).saturating_sub(lookback * iv.every);
         }
-        let series = match rows {
-            Rows::Table => fetch(ctx, m, &tags, &read, &fetch_range, rest.as_ref()).await?,
-            Rows::Subquery(rows) => {
-                super::subquery::series(rows, m, &tags, &read, &fetch_range, rest.as_ref())?
+        let fill = stmt.fill.unwrap_or(Fill::Null);
+        let fast_specs = match (shape, rows) {
+            (Shape::Aggregate, Rows::Table) if lookback == 0 && fast::enabled() => {
+                fast::aggregate_specs(&out, m, grouping.interval)
             }
+            _ => None,
         };
-        let field_cols: Vec<bool> = read
-            .iter()
-            .map(|(_, c)| matches!(c, Column::Field(_)))
-            .collect();
-        let first_time = series.iter().filter_map(|s| s.times.first()).min().copied();
-        let mut found = Vec::new();
-        for s in series {
-            let rows = match shape {
-                Shape::Raw => eval::raw_rows(&s, &out, &read, &field_cols),
-                Shape::RawTransform => {
-                    let columns = out
-                        .iter()
-                        .map(|f| eval::series_column(&f.expr, &s, &read))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    eval::join_by_time(columns)
+        let mut per_series: Vec<(Vec<Option<Arc<str>>>, Vec<(i64, Vec<V>)>)> = Vec::new();
+        if let Some(specs) = fast_specs {
+            let agg = fast::aggregate(
+                ctx,
+                m,
+                &tags,
+                &specs,
+                &range,
+                rest.as_ref(),
+                grouping.interval,
+            )
+            .await?;
+            let first_time = agg.values().filter_map(|b| b.keys().next()).min().copied();
+            for (key, buckets) in &agg {
+                let rows = fast::rows(
+                    buckets,
+                    &out,
+                    &range,
+                    grouping.interval,
+                    first_time,
+                    fill,
+                    &mut budget,
+                )?;
+                per_series.push((key.clone(), rows));
+            }
+        } else {
+            let series = match rows {
+                Rows::Table => {
+                    fetch(ctx, m, &tags, &read, &fetch_range, rest.as_ref(), stmt).await?
                 }
-                Shape::Aggregate => Series {
-                    data: &s,
-                    read: &read,
-                    interval: grouping.interval,
-                    fill: stmt.fill.unwrap_or(Fill::Null),
+                Rows::Subquery(rows) => {
+                    super::subquery::series(rows, m, &tags, &read, &fetch_range, rest.as_ref())?
                 }
-                .rows(&out, &range, first_time, lookback, &mut budget)?,
             };
+            let field_cols: Vec<bool> = read
+                .iter()
+                .map(|(_, c)| matches!(c, Column::Field(_)))
+                .collect();
+            let first_time = series.iter().filter_map(|s| s.times.first()).min().copied();
+            for s in series {
+                let rows = match shape {
+                    Shape::Raw => eval::raw_rows(&s, &out, &read, &field_cols),
+                    Shape::RawTransform => {
+                        let columns = out
+                            .iter()
+                            .map(|f| eval::series_column(&f.expr, &s, &read))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        eval::join_by_time(columns)
+                    }
+                    Shape::Aggregate => Series {
+                        data: &s,
+                        read: &read,
+                        interval: grouping.interval,
+                        fill,
+                    }
+                    .rows(&out, &range, first_time, lookback, &mut budget)?,
+                };
+                per_series.push((s.key, rows));
+            }
+        }
+        let mut found = Vec::new();
+        for (key, rows) in per_series {
             let mut rows = rows;
             if stmt.order_desc {
                 rows.reverse();
@@ -292,7 +332,7 @@ async fn run_select(
             }
             found.push(SeriesRows {
                 measurement: m.name().to_string(),
-                tags: tags.iter().cloned().zip(s.key).collect(),
+                tags: tags.iter().cloned().zip(key).collect(),
                 columns: out.iter().map(|f| f.name.clone()).collect(),
                 rows,
             });
@@ -311,11 +351,14 @@ async fn run_select(
     Ok(answer)
 }
 
-fn ts(t: i64) -> DfExpr {
-    lit(ScalarValue::TimestampNanosecond(Some(t), None))
-}
-
 /// Reads `m`'s rows in `range` matching `rest`, as series ordered by `tags` then time.
+/// Most values (points × columns) the evaluator holds for one statement; DataFusion's own
+/// work is bounded by `--query-memory-limit`, and this bounds what is handed to the evaluator.
+pub const MAX_EVALUATED_VALUES: usize = 50_000_000;
+
+/// Reads `m`'s rows in `range` matching `rest` that have a value in a field read, as
+/// series ordered by `tags` then time. A raw statement with `LIMIT` reads only the rows it
+/// may answer (numbered per series by a window function).
 async fn fetch(
     ctx: &SessionContext,
     m: &Measurement,
@@ -323,28 +366,17 @@ async fn fetch(
     read: &[(String, Column)],
     range: &TimeRange,
     rest: Option<&Expr>,
+    stmt: &Select,
 ) -> Result<Vec<SeriesData>, InfluxQlError> {
-    let df = ctx.table(TableReference::bare(m.name())).await?;
-    let mut pred: Option<DfExpr> = None;
-    let mut and = |e: DfExpr| {
-        pred = Some(match pred.take() {
-            Some(p) => p.and(e),
-            None => e,
-        })
-    };
-    if range.has_min || range.min > time_range::MIN_TIME {
-        and(column("time").gt_eq(ts(range.min)));
+    let mut df = ctx.table(TableReference::bare(m.name())).await?;
+    let fields: Vec<&str> = read
+        .iter()
+        .filter(|(_, c)| matches!(c, Column::Field(_)))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if let Some(p) = fast::predicate(m, range, rest, &fields)? {
+        df = df.filter(p)?;
     }
-    if range.has_max || range.max < time_range::MAX_TIME {
-        and(column("time").lt_eq(ts(range.max)));
-    }
-    if let Some(rest) = rest {
-        and(condition::filter(rest, m)?);
-    }
-    let df = match pred {
-        Some(p) => df.filter(p)?,
-        None => df,
-    };
     let mut select = vec![column("time")];
     let mut key_cols = Vec::new();
     for (i, t) in tags.iter().enumerate() {
@@ -360,13 +392,41 @@ async fn fetch(
     for (i, (name, _)) in read.iter().enumerate() {
         select.push(column(name).alias(format!("__read_{i}")));
     }
+    let mut df = df.select(select)?;
+    let raw = stmt.fields.iter().all(|f| {
+        let mut calls = false;
+        f.expr
+            .walk(&mut |e| calls |= matches!(e, Expr::Call { .. } | Expr::Distinct(_)));
+        !calls
+    });
+    if let (true, Some(limit)) = (raw, stmt.limit.filter(|l| *l > 0)) {
+        use datafusion::logical_expr::ExprFunctionExt;
+        let keep = limit.saturating_add(stmt.offset.unwrap_or(0));
+        let rn = datafusion::functions_window::expr_fn::row_number()
+            .partition_by(key_cols.iter().map(|k| column(k)).collect())
+            .order_by(vec![column("time").sort(!stmt.order_desc, true)])
+            .build()?
+            .alias("__rn");
+        df = df
+            .window(vec![rn])?
+            .filter(column("__rn").lt_eq(lit(keep as i64)))?;
+    }
     let mut sort: Vec<_> = key_cols
         .iter()
         .map(|k| column(k).sort(true, true))
         .collect();
     sort.push(column("time").sort(true, true));
-    let df = df.select(select)?.sort(sort)?;
-    let batches = df.collect().await?;
+    let batches = df.sort(sort)?.collect().await?;
+    let values: usize = batches
+        .iter()
+        .map(|b| b.num_rows() * (read.len() + 1))
+        .sum();
+    if values > MAX_EVALUATED_VALUES {
+        return Err(InfluxQlError::TooLarge(format!(
+            "the statement reads {values} values from {}, more than the {MAX_EVALUATED_VALUES} the InfluxQL evaluator holds at once; narrow its time range, select fewer fields, or aggregate with GROUP BY time",
+            m.name()
+        )));
+    }
     let mut out: Vec<SeriesData> = Vec::new();
     for b in &batches {
         split_batch(b, tags.len(), read.len(), &mut out);

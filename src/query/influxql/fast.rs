@@ -1,0 +1,316 @@
+//! Statements DataFusion can answer in InfluxQL's terms without handing every point to the
+//! evaluator: aggregates of plain fields grouped by tags and `date_bin` buckets (the TSBS
+//! shapes: `max`, `mean`, ... `GROUP BY time(1h), hostname`). The evaluator then only fills
+//! buckets and assembles rows, so these cost about what the same SQL costs. (Raw statements
+//! with `LIMIT` read only the rows they answer: see `select::fetch`.)
+//!
+//! Invariants: a fast path gives exactly the evaluator's answer (the golden tests run both
+//! ways: `SHARDLINE_INFLUXQL_NO_FAST_PATH=1` turns fast paths off); anything it does not
+//! cover (casts, `first`/`last`, selectors answering their point's time, transformations,
+//! booleans, `tz()`)
+//! goes to the evaluator.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{IntervalMonthDayNano, TimestampNanosecondType};
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::functions_aggregate::expr_fn::{avg, count, max, median, min, stddev, sum};
+use datafusion::logical_expr::{lit, Expr as DfExpr};
+use datafusion::prelude::SessionContext;
+use shardline_influxql::ast::{Expr, Fill};
+use shardline_shards::schema::ColumnType;
+
+use super::aggregate::{self, Interval};
+use super::condition::{self, column};
+use super::fields::OutField;
+use super::resolve::{Column, Measurement};
+use super::time_range::{self, TimeRange};
+use super::values::{value_at, V};
+use super::InfluxQlError;
+
+/// Whether fast paths are allowed (`SHARDLINE_INFLUXQL_NO_FAST_PATH=1` turns them off, so
+/// tests can compare both ways).
+pub fn enabled() -> bool {
+    std::env::var_os("SHARDLINE_INFLUXQL_NO_FAST_PATH").is_none_or(|v| v != "1")
+}
+
+/// An aggregate DataFusion computes for one output column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Func {
+    Count,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Spread,
+    Stddev,
+    Median,
+}
+
+/// One output column: its function and field.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    func: Func,
+    field: String,
+}
+
+/// The specs of `out` if every column is a plain aggregate DataFusion computes the way 1.x
+/// does; `point_time` (a selector alone without `GROUP BY time`, answering its point's
+/// time) is the evaluator's.
+pub fn aggregate_specs(
+    out: &[OutField],
+    m: &Measurement,
+    interval: Option<Interval>,
+) -> Option<Vec<Spec>> {
+    if interval.is_some_and(|iv| iv.tz.is_some()) {
+        return None;
+    }
+    let mut specs = Vec::with_capacity(out.len());
+    for f in out {
+        let Expr::Call { name, args } = f.expr.unparen() else {
+            return None;
+        };
+        let [Expr::Var {
+            name: field,
+            ty: None,
+        }] = args.as_slice()
+        else {
+            return None;
+        };
+        let Column::Field(ty) = m.column(field, None) else {
+            return None;
+        };
+        let numeric = matches!(ty, ColumnType::Float | ColumnType::Int | ColumnType::UInt);
+        let func = match name.as_str() {
+            "count" => Func::Count,
+            "sum" if numeric => Func::Sum,
+            "mean" if numeric => Func::Mean,
+            "min" if numeric => Func::Min,
+            "max" if numeric => Func::Max,
+            "spread" if numeric => Func::Spread,
+            "stddev" if numeric => Func::Stddev,
+            "median" if ty == ColumnType::Float => Func::Median,
+            _ => return None,
+        };
+        specs.push(Spec {
+            func,
+            field: field.clone(),
+        });
+    }
+    let selectors = specs
+        .iter()
+        .filter(|s| matches!(s.func, Func::Min | Func::Max))
+        .count();
+    if interval.is_none() && specs.len() == 1 && selectors == 1 {
+        return None;
+    }
+    Some(specs)
+}
+
+fn ts(t: i64) -> DfExpr {
+    lit(ScalarValue::TimestampNanosecond(Some(t), None))
+}
+
+/// The filter of a fetch: the time range, the condition, and at least one of `fields`
+/// having a value (a point without any says nothing to an aggregate or a raw row).
+pub fn predicate(
+    m: &Measurement,
+    range: &TimeRange,
+    rest: Option<&Expr>,
+    fields: &[&str],
+) -> Result<Option<DfExpr>, InfluxQlError> {
+    let mut pred: Option<DfExpr> = None;
+    let mut and = |e: DfExpr| {
+        pred = Some(match pred.take() {
+            Some(p) => p.and(e),
+            None => e,
+        })
+    };
+    if range.has_min || range.min > time_range::MIN_TIME {
+        and(column("time").gt_eq(ts(range.min)));
+    }
+    if range.has_max || range.max < time_range::MAX_TIME {
+        and(column("time").lt_eq(ts(range.max)));
+    }
+    if let Some(rest) = rest {
+        and(condition::filter(rest, m)?);
+    }
+    let any = fields
+        .iter()
+        .map(|f| column(f).is_not_null())
+        .reduce(|a, b| a.or(b));
+    if let Some(any) = any {
+        and(any);
+    }
+    Ok(pred)
+}
+
+/// Per series (group key), per bucket start, the columns' values (`None`: the bucket has no
+/// value for that column).
+pub type Aggregated = BTreeMap<Vec<Option<Arc<str>>>, BTreeMap<i64, Vec<Option<V>>>>;
+
+/// Runs the aggregates on DataFusion, grouped by `tags` and (with an interval) buckets.
+pub async fn aggregate(
+    ctx: &SessionContext,
+    m: &Measurement,
+    tags: &[String],
+    specs: &[Spec],
+    range: &TimeRange,
+    rest: Option<&Expr>,
+    interval: Option<Interval>,
+) -> Result<Aggregated, InfluxQlError> {
+    let fields: Vec<&str> = specs.iter().map(|s| s.field.as_str()).collect();
+    let mut df = ctx.table(TableReference::bare(m.name())).await?;
+    if let Some(p) = predicate(m, range, rest, &fields)? {
+        df = df.filter(p)?;
+    }
+    let mut groups = Vec::new();
+    for (i, t) in tags.iter().enumerate() {
+        let e = if m.tags.contains(t) {
+            column(t)
+        } else {
+            lit(ScalarValue::Utf8(None))
+        };
+        groups.push(e.alias(format!("__group_{i}")));
+    }
+    if let Some(iv) = interval {
+        let stride = lit(ScalarValue::IntervalMonthDayNano(Some(
+            IntervalMonthDayNano::new(0, 0, iv.every),
+        )));
+        let bucket =
+            datafusion::functions::expr_fn::date_bin(stride, column("time"), ts(iv.offset));
+        groups.push(bucket.alias("__bucket"));
+    }
+    let mut aggs = Vec::new();
+    for (i, s) in specs.iter().enumerate() {
+        let c = column(&s.field);
+        let name = |k: &str| format!("__agg_{i}_{k}");
+        match s.func {
+            Func::Count => aggs.push(count(c).alias(name("v"))),
+            Func::Sum => aggs.push(sum(c).alias(name("v"))),
+            Func::Mean => aggs.push(avg(c).alias(name("v"))),
+            Func::Min => aggs.push(min(c).alias(name("v"))),
+            Func::Max => aggs.push(max(c).alias(name("v"))),
+            Func::Median => aggs.push(median(c).alias(name("v"))),
+            Func::Stddev => aggs.push(stddev(c).alias(name("v"))),
+            Func::Spread => {
+                aggs.push(max(c.clone()).alias(name("max")));
+                aggs.push(min(c).alias(name("min")));
+            }
+        }
+        // How many points the bucket has for this field: none means no value.
+        aggs.push(count(column(&s.field)).alias(name("n")));
+    }
+    let batches = df.aggregate(groups, aggs)?.collect().await?;
+    let mut out: Aggregated = BTreeMap::new();
+    for b in &batches {
+        let ntags = tags.len();
+        let bucket_col = interval.map(|_| {
+            b.column(ntags)
+                .as_primitive::<TimestampNanosecondType>()
+                .clone()
+        });
+        let first_agg = ntags + usize::from(interval.is_some());
+        for row in 0..b.num_rows() {
+            let key: Vec<Option<Arc<str>>> = (0..ntags)
+                .map(|i| match value_at(b.column(i).as_ref(), row) {
+                    V::S(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            let start = match &bucket_col {
+                Some(c) => c.value(row),
+                None => 0,
+            };
+            let mut at = first_agg;
+            let mut any = false;
+            let mut values = Vec::with_capacity(specs.len());
+            for s in specs {
+                let v = if s.func == Func::Spread {
+                    let hi = value_at(b.column(at).as_ref(), row);
+                    let lo = value_at(b.column(at + 1).as_ref(), row);
+                    at += 2;
+                    match (&hi, &lo) {
+                        (V::I(a), V::I(b)) => V::I(a - b),
+                        (V::U(a), V::U(b)) => V::U(a - b),
+                        _ => match (hi.as_f64(), lo.as_f64()) {
+                            (Some(a), Some(b)) => V::F(a - b),
+                            _ => V::Null,
+                        },
+                    }
+                } else {
+                    at += 1;
+                    value_at(b.column(at - 1).as_ref(), row)
+                };
+                let n = value_at(b.column(at).as_ref(), row);
+                at += 1;
+                let has_points = matches!(n, V::I(n) if n > 0);
+                any |= has_points;
+                values.push(if has_points {
+                    // A sample standard deviation of one point is null, not a value.
+                    Some(v).filter(|v| !v.is_null())
+                } else {
+                    None
+                });
+            }
+            // Without GROUP BY, an aggregate over no rows still answers one row: not a series.
+            if any {
+                out.entry(key).or_default().insert(start, values);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of one series from its aggregated buckets: every bucket of the range (filled),
+/// as the evaluator gives them.
+pub fn rows(
+    buckets: &BTreeMap<i64, Vec<Option<V>>>,
+    out: &[OutField],
+    range: &TimeRange,
+    interval: Option<Interval>,
+    first_time: Option<i64>,
+    fill: Fill,
+    budget: &mut usize,
+) -> Result<Vec<(i64, Vec<V>)>, InfluxQlError> {
+    let Some(iv) = interval else {
+        let t = if range.has_min { range.min } else { 0 };
+        return Ok(buckets
+            .values()
+            .map(|vs| {
+                let values = vs
+                    .iter()
+                    .zip(out)
+                    .map(|(v, f)| match v {
+                        Some(v) => v.clone(),
+                        None if is_count(f) => V::I(0),
+                        None => V::Null,
+                    })
+                    .collect();
+                (t, values)
+            })
+            .collect());
+    };
+    let start = if range.has_min {
+        range.min
+    } else {
+        first_time.unwrap_or(range.min)
+    };
+    let starts = aggregate::bucket_starts(iv, start, range.max, budget)?;
+    let columns: Vec<Vec<Option<V>>> = (0..out.len())
+        .map(|c| {
+            starts
+                .iter()
+                .map(|s| buckets.get(s).and_then(|vs| vs[c].clone()))
+                .collect()
+        })
+        .collect();
+    let counts: Vec<bool> = out.iter().map(is_count).collect();
+    Ok(aggregate::assemble(&starts, columns, &counts, fill))
+}
+
+fn is_count(f: &OutField) -> bool {
+    matches!(f.expr.unparen(), Expr::Call { name, .. } if name == "count")
+}
