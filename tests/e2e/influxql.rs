@@ -289,3 +289,97 @@ fn short(s: &str) -> String {
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// The endpoint's own behaviour beyond 1.6's answers: POST bodies, bound parameters, the
+/// error shapes and statuses, one statement per query, and the client's `--language`.
+#[test]
+fn endpoint_parameters_errors_and_the_client() {
+    let s = Server::start(2);
+    let body =
+        "m,host=a v=1,s=\"x\" 1000000000\nm,host=b v=2 2000000000\nm,host=a v=3 3000000000\n";
+    let (status, resp) = s.post(
+        "/api/v3/write_lp?db=e&precision=nanosecond",
+        body.as_bytes(),
+    );
+    assert_eq!(status, 204, "{resp}");
+
+    // POST with a JSON body and a bound parameter.
+    let (status, resp) = s.send(
+        "POST",
+        "/api/v3/query_influxql",
+        Some(r#"{"db":"e","q":"SELECT sum(v) FROM m WHERE host = $h","params":{"h":"a"},"format":"jsonl"}"#),
+    );
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        resp.trim(),
+        r#"{"iox::measurement":"m","time":"1970-01-01T00:00:00","sum":4.0}"#
+    );
+    // GROUP BY marks the tag column and orders series by it.
+    let (status, resp) = s.get(
+        "/api/v3/query_influxql?db=e&format=csv&q=SELECT%20count(v)%20FROM%20m%20GROUP%20BY%20host",
+    );
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        resp,
+        "iox::measurement,time,host,count\nm,1970-01-01T00:00:00,a,2\nm,1970-01-01T00:00:00,b,1\n"
+    );
+    let err = |q: &str| {
+        let (status, resp) = s.get(&format!("/api/v3/query_influxql?db=e&q={}", urlencode(q)));
+        let v: Value = serde_json::from_str(&resp).unwrap_or_else(|_| panic!("{status} {resp}"));
+        (status, v["error"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        err("SELECT FROM m"),
+        (
+            400,
+            "error parsing query: found FROM, expected identifier, string, number, bool at line 1, char 8".into()
+        )
+    );
+    assert_eq!(
+        err("SELECT mean(s) FROM m"),
+        (
+            400,
+            "unsupported mean iterator type: *query.stringInterruptIterator".into()
+        )
+    );
+    assert_eq!(
+        err("SELECT v FROM m WHERE host = $missing"),
+        (400, "missing parameter: missing".into())
+    );
+    let (status, msg) = err("SELECT v FROM m; SELECT v FROM m");
+    assert_eq!(status, 400, "{msg}");
+    assert!(msg.contains("one statement"), "{msg}");
+    let (status, msg) = err("CREATE DATABASE x");
+    assert_eq!(status, 501, "{msg}");
+    assert!(msg.contains("CREATE DATABASE"), "{msg}");
+    let (status, _) = s.get("/api/v3/query_influxql?db=nope&q=SELECT%20v%20FROM%20m");
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/api/v3/query_influxql?db=e");
+    assert_eq!(status, 400);
+
+    // The client.
+    let out = crate::harness::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_shardline")).args([
+            "query",
+            "--host",
+            &s.url(""),
+            "--database",
+            "e",
+            "--language",
+            "influxql",
+            "--format",
+            "csv",
+            "SHOW TAG VALUES WITH KEY = host",
+        ]),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "iox::measurement,key,value\nm,host,a\nm,host,b\n"
+    );
+}

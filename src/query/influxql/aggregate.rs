@@ -701,3 +701,70 @@ pub fn assemble(
     }
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+
+    #[test]
+    fn buckets_follow_local_days_across_dst() {
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let day = Interval {
+            every: 24 * H,
+            offset: 0,
+            tz: Some(ny),
+        };
+        // 2024-03-10T12:00Z (08:00 EDT) is in the day starting at 05:00Z (midnight EST)...
+        let t = 1_710_072_000_000_000_000;
+        assert_eq!(day.bucket(t), 1_710_046_800_000_000_000);
+        // ...which lasts 23 hours: the next starts at midnight EDT, 04:00Z.
+        assert_eq!(day.next(day.bucket(t)), 1_710_129_600_000_000_000);
+        let utc = Interval {
+            every: 24 * H,
+            offset: 2 * H,
+            tz: None,
+        };
+        assert_eq!(utc.bucket(H), 2 * H - 24 * H);
+        assert_eq!(utc.next(2 * H), 26 * H);
+    }
+
+    #[test]
+    fn fill_policies() {
+        let starts = [0, 10, 20, 30];
+        let col = || vec![Some(V::I(1)), None, None, Some(V::I(7))];
+        let rows = |fill, counts: bool| {
+            assemble(&starts, vec![col()], &[counts], fill)
+                .into_iter()
+                .map(|(t, vs)| (t, vs[0].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rows(Fill::Null, false),
+            vec![(0, V::I(1)), (10, V::Null), (20, V::Null), (30, V::I(7))]
+        );
+        assert_eq!(
+            rows(Fill::Null, true),
+            vec![(0, V::I(1)), (10, V::I(0)), (20, V::I(0)), (30, V::I(7))]
+        );
+        assert_eq!(rows(Fill::None, false), vec![(0, V::I(1)), (30, V::I(7))]);
+        assert_eq!(
+            rows(Fill::Previous, false),
+            vec![(0, V::I(1)), (10, V::I(1)), (20, V::I(1)), (30, V::I(7))]
+        );
+        assert_eq!(
+            rows(Fill::Linear, false),
+            vec![(0, V::I(1)), (10, V::I(3)), (20, V::I(5)), (30, V::I(7))]
+        );
+        assert_eq!(
+            rows(Fill::Float(2.5), false),
+            vec![
+                (0, V::I(1)),
+                (10, V::F(2.5)),
+                (20, V::F(2.5)),
+                (30, V::I(7))
+            ]
+        );
+    }
+}
