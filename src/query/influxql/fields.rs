@@ -86,7 +86,7 @@ pub fn expand(
                     let numeric =
                         matches!(ty, ColumnType::Float | ColumnType::Int | ColumnType::UInt);
                     let boolean = *ty == ColumnType::Bool;
-                    if !any_type && !numeric && !(booleans && boolean) {
+                    if !(any_type || numeric || (booleans && boolean)) {
                         continue;
                     }
                     let mut call_args = args.clone();

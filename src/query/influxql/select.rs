@@ -256,7 +256,7 @@ async fn run_select(
             }
             _ => None,
         };
-        let mut per_series: Vec<(Vec<Option<Arc<str>>>, Vec<(i64, Vec<V>)>)> = Vec::new();
+        let mut per_series: Vec<(super::values::SeriesKey, super::values::Rows)> = Vec::new();
         if let Some(specs) = fast_specs {
             let agg = fast::aggregate(
                 ctx,

@@ -124,7 +124,7 @@ pub fn series(
     }
     let tag_index = |t: &str| m.tags.iter().position(|x| x == t);
     let field_index = |f: &str| m.fields.iter().position(|(x, _)| x == f);
-    let mut groups: BTreeMap<Vec<Option<Arc<str>>>, Vec<(i64, Vec<V>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<super::values::SeriesKey, super::values::Rows> = BTreeMap::new();
     for r in rows {
         if r.time < range.min || r.time > range.max {
             continue;

@@ -12,6 +12,12 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 
+/// A series' group key: its values of the `GROUP BY` tags (`None`: it lacks the tag).
+pub type SeriesKey = Vec<Option<Arc<str>>>;
+
+/// Rows of one series: time and the columns' values.
+pub type Rows = Vec<(i64, Vec<V>)>;
+
 /// A value, or its absence.
 #[derive(Debug, Clone, PartialEq)]
 pub enum V {
