@@ -380,10 +380,10 @@ mod tests {
             reduce("top", &p, Some(&V::I(2))).unwrap(),
             vec![(1, V::F(3.0)), (3, V::F(2.0))]
         );
-        // Nearest rank: 4 * 50% = 2nd smallest.
+        // Nearest rank: 4 * 50% = the 2nd smallest (of the equal values, the later).
         assert_eq!(
             reduce("percentile", &p, Some(&V::F(50.0))).unwrap(),
-            vec![(2, V::F(1.0))]
+            vec![(4, V::F(1.0))]
         );
         assert!(reduce("mean", &[(1, V::S("x".into()))], None).is_err());
         assert_eq!(reduce("count", &[], None).unwrap(), vec![(0, V::I(0))]);
