@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use shardline_influxql::ast::{BinaryOp, Expr, VarType};
-use shardline_shards::schema::ColumnType;
 
 use super::fields::OutField;
 use super::functions::{self, kind_of, Kind, Point};
@@ -246,24 +245,11 @@ pub fn cast(v: &V, ty: Option<VarType>) -> V {
     }
 }
 
-/// 1.x's type name of a field, as its type errors print it.
-fn type_name(ty: ColumnType) -> &'static str {
-    match ty {
-        ColumnType::Float => "float",
-        ColumnType::Int => "integer",
-        ColumnType::UInt => "unsigned",
-        ColumnType::String => "string",
-        ColumnType::Bool => "boolean",
-        ColumnType::Tag => "tag",
-        ColumnType::Time => "time",
-    }
-}
-
 /// The type an expression has in `m`, if it is known before reading (a field or constant).
 fn static_type(e: &Expr, m: &Measurement) -> Option<&'static str> {
     match e.unparen() {
         Expr::Var { name, ty } => match m.column(name, *ty) {
-            Column::Field(t) => Some(type_name(t)),
+            Column::Field(t) => Some(super::show::field_type(t)),
             _ => None,
         },
         Expr::Integer(_) => Some("integer"),

@@ -17,7 +17,7 @@ use shardline_influxql::ast::{
 };
 use shardline_shards::schema::{CatalogSnapshot, ColumnType, DbSchema};
 
-use super::condition::{self, column};
+use super::condition::column;
 use super::resolve::{self, Measurement};
 use super::time_range;
 use super::values::{value_at, V};
@@ -322,29 +322,7 @@ fn show_filter(
     now: i64,
 ) -> Result<Option<datafusion::logical_expr::Expr>, InfluxQlError> {
     let (range, rest) = time_range::split(cond, now, None)?;
-    let mut pred = None;
-    let mut and = |e: datafusion::logical_expr::Expr| {
-        pred = Some(match pred.take() {
-            Some(p) => datafusion::logical_expr::Expr::and(p, e),
-            None => e,
-        });
-    };
-    let ts = |t| {
-        datafusion::logical_expr::lit(datafusion::common::ScalarValue::TimestampNanosecond(
-            Some(t),
-            None,
-        ))
-    };
-    if range.has_min {
-        and(column("time").gt_eq(ts(range.min)));
-    }
-    if range.has_max {
-        and(column("time").lt_eq(ts(range.max)));
-    }
-    if let Some(rest) = rest {
-        and(condition::filter(&rest, m)?);
-    }
-    Ok(pred)
+    super::fast::predicate(m, &range, rest.as_ref(), &[])
 }
 
 async fn has_rows(
