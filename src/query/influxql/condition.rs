@@ -143,9 +143,13 @@ fn comparison(
             } else {
                 op
             };
-            match op {
-                BinaryOp::EqRegex | BinaryOp::NotEqRegex => binary(tag_text(t), df_op(op), lit(s)),
-                _ => binary(tag_text(t), df_op(op), lit(s)),
+            // `coalesce(t, '') = 'x'` and `t = 'x'` agree when 'x' is not empty (a missing
+            // tag is NULL, which a filter drops as it drops false, and InfluxQL has no NOT);
+            // the plain form is the one the table scan turns into a series set.
+            if op == BinaryOp::Eq && !s.is_empty() {
+                binary(t, Operator::Eq, lit(s))
+            } else {
+                binary(tag_text(t), df_op(op), lit(s))
             }
         }
         (Side::Tag(a), Side::Tag(b)) => binary(tag_text(a), df_op(op), tag_text(b)),

@@ -16,7 +16,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::lit;
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::JoinType;
+use datafusion::prelude::{coalesce, SessionContext};
 use shardline_influxql::ast::{Expr, Fill, Select, Source};
 use shardline_shards::schema::DbSchema;
 
@@ -368,31 +369,41 @@ async fn fetch(
     rest: Option<&Expr>,
     stmt: &Select,
 ) -> Result<Vec<SeriesData>, InfluxQlError> {
-    let mut df = ctx.table(TableReference::bare(m.name())).await?;
     let fields: Vec<&str> = read
         .iter()
         .filter(|(_, c)| matches!(c, Column::Field(_)))
         .map(|(n, _)| n.as_str())
         .collect();
-    if let Some(p) = fast::predicate(m, range, rest, &fields)? {
-        df = df.filter(p)?;
-    }
+    let predicate = fast::predicate(m, range, rest, &fields)?;
+    let filtered = || async {
+        let df = ctx.table(TableReference::bare(m.name())).await?;
+        match &predicate {
+            Some(p) => df.filter(p.clone()),
+            None => Ok(df),
+        }
+    };
+    let group_expr = |t: &String| {
+        if m.tags.contains(t) {
+            column(t)
+        } else {
+            lit(ScalarValue::Utf8(None))
+        }
+    };
     let mut select = vec![column("time")];
     let mut key_cols = Vec::new();
     for (i, t) in tags.iter().enumerate() {
         let alias = format!("__group_{i}");
-        let e = if m.tags.contains(t) {
-            column(t)
-        } else {
-            lit(ScalarValue::Utf8(None))
-        };
-        select.push(e.alias(&alias));
+        select.push(group_expr(t).alias(&alias));
         key_cols.push(alias);
     }
     for (i, (name, _)) in read.iter().enumerate() {
         select.push(column(name).alias(format!("__read_{i}")));
     }
-    let mut df = df.select(select)?;
+    let output: Vec<_> = select
+        .iter()
+        .map(|e| column(&e.schema_name().to_string()))
+        .collect();
+    let mut df = filtered().await?.select(select)?;
     let raw = stmt.fields.iter().all(|f| {
         let mut calls = false;
         f.expr
@@ -400,16 +411,43 @@ async fn fetch(
         !calls
     });
     if let (true, Some(limit)) = (raw, stmt.limit.filter(|l| *l > 0)) {
-        use datafusion::logical_expr::ExprFunctionExt;
         let keep = limit.saturating_add(stmt.offset.unwrap_or(0));
-        let rn = datafusion::functions_window::expr_fn::row_number()
-            .partition_by(key_cols.iter().map(|k| column(k)).collect())
-            .order_by(vec![column("time").sort(!stmt.order_desc, true)])
-            .build()?
-            .alias("__rn");
-        df = df
-            .window(vec![rn])?
-            .filter(column("__rn").lt_eq(lit(keep as i64)))?;
+        if keep == 1 {
+            // The first (or last) row of each series: its time by an aggregate, then the
+            // rows at that time by a join, instead of numbering every row the range holds.
+            // Series lacking a group tag join on a value no tag can have (a newline).
+            use datafusion::functions_aggregate::expr_fn::{max, min};
+            let absent = || lit("\n");
+            let edge = if stmt.order_desc { max(column("time")) } else { min(column("time")) };
+            let mut group = Vec::new();
+            let (mut left_keys, mut right_keys) = (vec!["time".to_string()], vec!["__edge".to_string()]);
+            for (i, t) in tags.iter().enumerate() {
+                group.push(coalesce(vec![group_expr(t), absent()]).alias(format!("__edge_key_{i}")));
+                df = df.with_column(
+                    &format!("__key_{i}"),
+                    coalesce(vec![column(&key_cols[i]), absent()]),
+                )?;
+                left_keys.push(format!("__key_{i}"));
+                right_keys.push(format!("__edge_key_{i}"));
+            }
+            let edges = filtered().await?.aggregate(group, vec![edge.alias("__edge")])?;
+            let left: Vec<&str> = left_keys.iter().map(String::as_str).collect();
+            let right: Vec<&str> = right_keys.iter().map(String::as_str).collect();
+            df = df
+                .join(edges, JoinType::Inner, &left, &right, None)?
+                .select(output)?;
+        } else {
+            use datafusion::logical_expr::ExprFunctionExt;
+            let rn = datafusion::functions_window::expr_fn::row_number()
+                .partition_by(key_cols.iter().map(|k| column(k)).collect())
+                .order_by(vec![column("time").sort(!stmt.order_desc, true)])
+                .build()?
+                .alias("__rn");
+            df = df
+                .window(vec![rn])?
+                .filter(column("__rn").lt_eq(lit(keep as i64)))?
+                .select(output)?;
+        }
     }
     let mut sort: Vec<_> = key_cols
         .iter()
