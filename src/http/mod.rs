@@ -10,11 +10,13 @@ pub mod caches;
 pub mod configure;
 pub mod errors;
 pub mod io;
+pub mod multipart;
 pub mod params;
 pub mod query;
 pub mod response;
 pub mod routes;
 pub mod tokens;
+pub mod v1_query;
 pub mod write;
 
 use std::convert::Infallible;
@@ -144,6 +146,7 @@ async fn dispatch(
         Route::WriteV1 => write::handle(ctx, WriteApi::V1, req, &caller).await,
         Route::QuerySql => query::handle(ctx, req, &caller, Language::Sql).await,
         Route::QueryInfluxQl => query::handle(ctx, req, &caller, Language::InfluxQl).await,
+        Route::QueryV1 => v1_query::handle(ctx, req, &caller).await,
         Route::Database => configure::database(ctx, req).await,
         Route::Table => configure::table(ctx, req).await,
         Route::AdminToken
@@ -153,7 +156,7 @@ async fn dispatch(
         Route::LastCache => caches::handle(ctx, CacheKind::Last, req).await,
         Route::DistinctCache => caches::handle(ctx, CacheKind::Distinct, req).await,
         Route::Health => response::text(StatusCode::OK, "OK"),
-        Route::Ping => ping(),
+        Route::Ping => ping(&req),
         Route::Metrics => metrics(ctx).await,
         Route::DebugBuffer => debug_buffer(ctx, &req).await,
         Route::DebugClock => advance_clock(&req),
@@ -193,13 +196,29 @@ async fn metrics(ctx: &ShardCtx) -> HttpResponse {
     response::owned(StatusCode::OK, crate::metrics::CONTENT_TYPE, text)
 }
 
-fn ping() -> HttpResponse {
-    let body = serde_json::json!({
-        "version": crate::VERSION,
-        "revision": crate::REVISION,
-        "process_id": std::process::id().to_string(),
-    });
-    let mut r = response::json(StatusCode::OK, &body);
+/// `GET/HEAD /ping`: 204 with the version headers, as InfluxDB 1.x and 2.x answer and their
+/// clients require (influxdb-python's `ping()` refuses anything else); InfluxDB 3 Core's 200
+/// with `{"version","revision","process_id"}` when the request asks for JSON (`Accept:
+/// application/json`) or, as 1.x, with `?verbose=true`.
+fn ping(req: &Request<Incoming>) -> HttpResponse {
+    let wants_json = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+        || params::query_map(req)
+            .get("verbose")
+            .is_some_and(|v| v == "true");
+    let mut r = if wants_json {
+        let body = serde_json::json!({
+            "version": crate::VERSION,
+            "revision": crate::REVISION,
+            "process_id": std::process::id().to_string(),
+        });
+        response::json(StatusCode::OK, &body)
+    } else {
+        response::empty(StatusCode::NO_CONTENT)
+    };
     let h = r.headers_mut();
     h.insert(
         "X-Influxdb-Version",

@@ -165,7 +165,10 @@ pub async fn handle(
 /// A 200 response whose body is the coordinator's chunks. A stream that ends without
 /// `Done` becomes a body error, so hyper breaks the connection instead of ending the
 /// chunked body cleanly: a client never takes a cut-short result for a whole one.
-fn stream_response(content_type: &'static str, rx: flume::Receiver<QueryEvent>) -> HttpResponse {
+pub(super) fn stream_response(
+    content_type: &'static str,
+    rx: flume::Receiver<QueryEvent>,
+) -> HttpResponse {
     let frames = futures::stream::unfold(Some(rx), |rx| async move {
         let rx = rx?;
         let item = match rx.recv_async().await {

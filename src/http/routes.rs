@@ -19,6 +19,8 @@ pub enum Route {
     WriteV1,
     QuerySql,
     QueryInfluxQl,
+    /// `/query`: InfluxDB 1.x's query API.
+    QueryV1,
     Database,
     Table,
     /// `POST .../token/admin`: the first admin token, open without one.
@@ -76,7 +78,7 @@ const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
 
 /// Every endpoint.
-pub static ROUTES: [Spec; 18] = [
+pub static ROUTES: [Spec; 19] = [
     Spec {
         route: Route::WriteLp,
         paths: &["/api/v3/write_lp"],
@@ -126,6 +128,16 @@ pub static ROUTES: [Spec; 18] = [
         token_in_query: false,
         errors: ErrorShape::V3,
         label: "/api/v3/query_influxql",
+    },
+    Spec {
+        route: Route::QueryV1,
+        paths: &["/query"],
+        methods: &[GET, POST],
+        allow: "GET, POST",
+        access: Access::Database,
+        token_in_query: true,
+        errors: ErrorShape::V3,
+        label: "/query",
     },
     Spec {
         route: Route::Database,
@@ -267,12 +279,13 @@ pub const OTHER_LABEL: &str = "other";
 
 impl Route {
     /// Every route, in table order.
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 19] = [
         Route::WriteLp,
         Route::WriteV2,
         Route::WriteV1,
         Route::QuerySql,
         Route::QueryInfluxQl,
+        Route::QueryV1,
         Route::Database,
         Route::Table,
         Route::AdminToken,

@@ -30,6 +30,7 @@ pub mod scan;
 pub mod shards;
 pub mod table;
 pub mod timestamps;
+pub mod v1;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -92,6 +93,13 @@ pub struct QueryRequest {
     pub answered: Option<RecordBatch>,
 }
 
+/// What a shard hands the coordinator.
+#[derive(Debug)]
+enum Job {
+    Query(QueryRequest),
+    V1(v1::V1Request),
+}
+
 /// What the coordinator sends back, in order.
 #[derive(Debug)]
 pub enum QueryEvent {
@@ -151,7 +159,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Coordinator {
     runtime: Option<tokio::runtime::Runtime>,
-    requests: flume::Sender<QueryRequest>,
+    requests: flume::Sender<Job>,
     shared: Arc<Shared>,
 }
 
@@ -180,7 +188,7 @@ impl Coordinator {
             memory_limit: config.memory_limit,
             threads,
         });
-        let (tx, rx) = flume::bounded::<QueryRequest>(QUERY_QUEUE_CAPACITY);
+        let (tx, rx) = flume::bounded::<Job>(QUERY_QUEUE_CAPACITY);
         let for_requests = shared.clone();
         let running = Arc::new(tokio::sync::Semaphore::new(threads * RUNNING_PER_THREAD));
         runtime.spawn(async move {
@@ -188,11 +196,16 @@ impl Coordinator {
                 let Ok(permit) = running.clone().acquire_owned().await else {
                     break;
                 };
-                let Ok(req) = rx.recv_async().await else {
+                let Ok(job) = rx.recv_async().await else {
                     break;
                 };
                 let shared = for_requests.clone();
-                tokio::spawn(run(shared, req, permit));
+                match job {
+                    Job::Query(req) => tokio::spawn(run(shared, req, permit)),
+                    Job::V1(req) => tokio::spawn(async move {
+                        v1::answer(&shared, req, permit).await;
+                    }),
+                };
             }
         });
         Ok(Coordinator {
@@ -251,7 +264,7 @@ const ENCODE_ON_SHARD_ROWS: usize = 1024;
 /// milliseconds). Everything else goes to the coordinator.
 #[derive(Debug, Clone)]
 pub struct QueryPort {
-    requests: flume::Sender<QueryRequest>,
+    requests: flume::Sender<Job>,
     catalog: Arc<Catalog>,
     shards: ShardHandles,
     log: Arc<QueryLog>,
@@ -300,7 +313,15 @@ impl QueryPort {
                 None => {}
             }
         }
-        match self.requests.send_async(req).await {
+        match self.requests.send_async(Job::Query(req)).await {
+            Ok(()) => Submitted::Sent,
+            Err(_) => Submitted::Stopped,
+        }
+    }
+
+    /// Hands a v1 `/query` request to the coordinator, which answers on its `reply`.
+    pub async fn submit_v1(&self, req: v1::V1Request) -> Submitted {
+        match self.requests.send_async(Job::V1(req)).await {
             Ok(()) => Submitted::Sent,
             Err(_) => Submitted::Stopped,
         }

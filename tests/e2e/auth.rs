@@ -603,7 +603,7 @@ fn admin_token_file_without_auth_and_disable_authz() {
         ],
     );
     assert_eq!(call(&s, "GET", "/health", None, None).0, 200);
-    assert_eq!(call(&s, "GET", "/ping", None, None).0, 200);
+    assert_eq!(call(&s, "GET", "/ping", None, None).0, 204);
     assert_eq!(call(&s, "GET", "/metrics", None, None).0, 401);
     assert_eq!(write_status(&s, "d", None), 401);
     assert_eq!(write_status(&s, "d", Some(&bearer(&token))), 204);

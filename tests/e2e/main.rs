@@ -4,6 +4,7 @@
 mod auth;
 mod caches;
 mod catalog;
+mod clients;
 mod durability;
 mod harness;
 mod influxql;
@@ -14,4 +15,5 @@ mod persist;
 mod protocol;
 mod query;
 mod queues;
+mod v1_query;
 mod write;

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod fast;
 pub mod fields;
 pub mod functions;
+pub mod manage;
 pub mod resolve;
 pub mod select;
 pub mod show;
@@ -77,7 +78,7 @@ pub struct Answer {
 }
 
 /// The query's `params` as bound parameter values.
-fn bound_values(
+pub fn bound_values(
     params: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HashMap<String, ParamValue>, InfluxQlError> {
     use serde_json::Value as J;
@@ -135,7 +136,7 @@ pub async fn run(
     Ok(to_batch(&answer))
 }
 
-fn statement_kind(s: &Statement) -> &'static str {
+pub fn statement_kind(s: &Statement) -> &'static str {
     match s {
         Statement::Select(_) => "SELECT",
         Statement::Explain { .. } => "EXPLAIN",

@@ -16,8 +16,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::lit;
-use datafusion::logical_expr::JoinType;
-use datafusion::prelude::{coalesce, SessionContext};
+use datafusion::logical_expr::{Expr as DfExpr, JoinType};
+use datafusion::prelude::SessionContext;
 use shardline_influxql::ast::{Expr, Fill, Select, Source};
 use shardline_shards::schema::DbSchema;
 
@@ -415,27 +415,32 @@ async fn fetch(
         if keep == 1 {
             // The first (or last) row of each series: its time by an aggregate, then the
             // rows at that time by a join, instead of numbering every row the range holds.
-            // Series lacking a group tag join on a value no tag can have (a newline).
+            // The small side (one row per series) builds the join's table; keys compare
+            // NULL as equal, for series that lack a group tag.
             use datafusion::functions_aggregate::expr_fn::{max, min};
-            let absent = || lit("\n");
-            let edge = if stmt.order_desc { max(column("time")) } else { min(column("time")) };
+            let edge = if stmt.order_desc {
+                max(column("time"))
+            } else {
+                min(column("time"))
+            };
             let mut group = Vec::new();
-            let (mut left_keys, mut right_keys) = (vec!["time".to_string()], vec!["__edge".to_string()]);
+            let not_distinct = |a: DfExpr, b: DfExpr| {
+                DfExpr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                    Box::new(a),
+                    datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                    Box::new(b),
+                ))
+            };
+            let mut on = vec![not_distinct(column("__edge"), column("time"))];
             for (i, t) in tags.iter().enumerate() {
-                group.push(coalesce(vec![group_expr(t), absent()]).alias(format!("__edge_key_{i}")));
-                df = df.with_column(
-                    &format!("__key_{i}"),
-                    coalesce(vec![column(&key_cols[i]), absent()]),
-                )?;
-                left_keys.push(format!("__key_{i}"));
-                right_keys.push(format!("__edge_key_{i}"));
+                let key = format!("__edge_key_{i}");
+                group.push(group_expr(t).alias(&key));
+                on.push(not_distinct(column(&key), column(&key_cols[i])));
             }
-            let edges = filtered().await?.aggregate(group, vec![edge.alias("__edge")])?;
-            let left: Vec<&str> = left_keys.iter().map(String::as_str).collect();
-            let right: Vec<&str> = right_keys.iter().map(String::as_str).collect();
-            df = df
-                .join(edges, JoinType::Inner, &left, &right, None)?
-                .select(output)?;
+            let edges = filtered()
+                .await?
+                .aggregate(group, vec![edge.alias("__edge")])?;
+            df = edges.join_on(df, JoinType::Inner, on)?.select(output)?;
         } else {
             use datafusion::logical_expr::ExprFunctionExt;
             let rn = datafusion::functions_window::expr_fn::row_number()

@@ -82,17 +82,7 @@ pub async fn run(
         ..Answer::default()
     };
     match show {
-        Show::Databases => {
-            let mut names: Vec<_> = snapshot
-                .databases
-                .iter()
-                .filter(|d| d.deleted_at_ns.is_none())
-                .map(|d| d.name.to_string())
-                .collect();
-            names.sort();
-            let rows = names.iter().map(|n| vec![s(n)]).collect();
-            answer.series.push(one_series("databases", &["name"], rows));
-        }
+        Show::Databases => answer = databases(snapshot),
         Show::RetentionPolicies { .. } => {
             let duration = match db.retention_ns {
                 Some(ns) => go_duration(ns),
@@ -287,7 +277,24 @@ pub async fn run(
     Ok(answer)
 }
 
-fn show_on(show: &Show) -> Option<&String> {
+/// `SHOW DATABASES`: every database not deleted, by name.
+pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
+    let mut names: Vec<_> = snapshot
+        .databases
+        .iter()
+        .filter(|d| d.deleted_at_ns.is_none())
+        .map(|d| d.name.to_string())
+        .collect();
+    names.sort();
+    let rows = names.iter().map(|n| vec![s(n)]).collect();
+    Answer {
+        series: vec![one_series("databases", &["name"], rows)],
+        no_time: true,
+    }
+}
+
+/// The database a `SHOW ... ON db` names.
+pub fn show_on(show: &Show) -> Option<&String> {
     match show {
         Show::RetentionPolicies { on } | Show::Measurements { on, .. } => on.as_ref(),
         Show::TagKeys(q) | Show::FieldKeys(q) | Show::Series(q) => q.on.as_ref(),

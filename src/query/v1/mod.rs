@@ -1,0 +1,407 @@
+//! The v1 `/query` API on the coordinator: runs every statement of a query in order and
+//! answers as InfluxDB 1.x does — one result per statement, a failed statement's error in its
+//! result (and the statements after it "not executed"), in JSON ([`json`]), MessagePack
+//! ([`msgpack`]) or, with `chunked`, one JSON object per line split at `chunk_size` rows and
+//! at series boundaries.
+//!
+//! Invariants:
+//! - The request was parsed and authorized by the shard that took it; here every statement
+//!   runs, and the answer is 200 with one result per statement.
+//! - A statement's answer is encoded and sent before the next statement runs, so memory holds
+//!   one statement's answer at a time (the InfluxQL evaluator does not stream within one).
+//! - Every request is in the query log once, with the rows it answered.
+
+pub mod json;
+pub mod msgpack;
+
+use bytes::Bytes;
+use shardline_influxql::ast::{Show, Source, Statement};
+
+use super::influxql::values::V;
+use super::influxql::{self, manage, select, show, Answer, InfluxQlError, SeriesRows};
+use super::{send_bytes, session, QueryEvent, Shared};
+
+/// How times are written: RFC 3339 strings, or integers of a unit (`epoch=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    Rfc3339,
+    Nanosecond,
+    Microsecond,
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Epoch {
+    /// The `epoch` parameter: `ns`, `u`/`µ`, `ms`, `s`, `m`, `h`; anything else, as in 1.x,
+    /// is nanoseconds. Absent: RFC 3339.
+    pub fn from_param(p: Option<&str>) -> Epoch {
+        match p {
+            None | Some("") => Epoch::Rfc3339,
+            Some("u" | "µ") => Epoch::Microsecond,
+            Some("ms") => Epoch::Millisecond,
+            Some("s") => Epoch::Second,
+            Some("m") => Epoch::Minute,
+            Some("h") => Epoch::Hour,
+            Some(_) => Epoch::Nanosecond,
+        }
+    }
+
+    /// Nanoseconds per unit, or `None` for RFC 3339.
+    pub fn divisor(self) -> Option<i64> {
+        Some(match self {
+            Epoch::Rfc3339 => return None,
+            Epoch::Nanosecond => 1,
+            Epoch::Microsecond => 1_000,
+            Epoch::Millisecond => 1_000_000,
+            Epoch::Second => 1_000_000_000,
+            Epoch::Minute => 60_000_000_000,
+            Epoch::Hour => 3_600_000_000_000,
+        })
+    }
+}
+
+/// The encodings of an answer (chosen by `Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Format {
+    Json,
+    Msgpack,
+}
+
+impl V1Format {
+    pub fn from_accept(accept: Option<&str>) -> V1Format {
+        match accept {
+            Some(a) if a.contains("application/x-msgpack") => V1Format::Msgpack,
+            _ => V1Format::Json,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            V1Format::Json => "application/json",
+            V1Format::Msgpack => "application/x-msgpack",
+        }
+    }
+
+    /// The body of a request refused as a whole: `{"error": ...}`.
+    pub fn error_body(self, message: &str) -> Vec<u8> {
+        match self {
+            V1Format::Json => json::error_body(message),
+            V1Format::Msgpack => msgpack::error_body(message),
+        }
+    }
+}
+
+/// Rows per chunk when `chunked=true` gives no (or a zero) `chunk_size`, as in 1.x.
+pub const DEFAULT_CHUNK_SIZE: usize = 10_000;
+
+/// A v1 query, parsed and authorized by the shard.
+#[derive(Debug)]
+pub struct V1Request {
+    /// `db`: the database statements without their own read.
+    pub database: Option<String>,
+    /// The query text, for the query log.
+    pub text: String,
+    /// The statements, parameters already bound.
+    pub statements: Vec<Statement>,
+    pub epoch: Epoch,
+    /// `chunked=true`: rows per chunk.
+    pub chunk_size: Option<usize>,
+    pub pretty: bool,
+    pub format: V1Format,
+    pub reply: flume::Sender<QueryEvent>,
+}
+
+/// One series of a result, or the part of it one chunk carries.
+#[derive(Debug)]
+pub struct SeriesPiece<'a> {
+    pub series: &'a SeriesRows,
+    pub rows: &'a [(i64, Vec<V>)],
+    /// More of this series follows in the next chunk.
+    pub partial: bool,
+    /// Rows start with their time (everything but `SHOW` answers).
+    pub has_time: bool,
+}
+
+impl SeriesPiece<'_> {
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        let time = self.has_time.then_some("time");
+        time.into_iter()
+            .chain(self.series.columns.iter().map(String::as_str))
+    }
+
+    /// The series' tags by key, a missing tag as `""` (1.x's maps are sorted on output).
+    pub fn sorted_tags(&self) -> Vec<(&str, &str)> {
+        let mut tags: Vec<(&str, &str)> = self
+            .series
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or("")))
+            .collect();
+        tags.sort_unstable();
+        tags
+    }
+}
+
+/// One result: a statement's whole answer or one chunk of it.
+#[derive(Debug)]
+pub struct Piece<'a> {
+    pub statement_id: usize,
+    pub series: &'a [SeriesPiece<'a>],
+    /// More of this statement's answer follows in the next chunk.
+    pub partial: bool,
+    pub error: Option<&'a str>,
+}
+
+/// Runs and answers `req` (on the coordinator's runtime).
+pub(super) async fn answer(
+    shared: &Shared,
+    req: V1Request,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let log_db = req.database.clone().unwrap_or_default();
+    let id = shared.log.start(&log_db, &req.text, None);
+    let mut rows = 0u64;
+    let start = QueryEvent::Start {
+        content_type: if req.chunk_size.is_some() {
+            // Chunks are JSON lines whatever the `Accept`: concatenated MessagePack objects,
+            // which 1.x sends, are more than influxdb-python's reader can decode.
+            V1Format::Json.content_type()
+        } else {
+            req.format.content_type()
+        },
+    };
+    if req.reply.send_async(start).await.is_err() {
+        return shared.log.finish(&log_db, id, 0, Some(GONE.into()));
+    }
+    let mut permit = Some(permit);
+    let mut failed = false;
+    let mut body = Vec::new();
+    match (req.chunk_size, req.format) {
+        (Some(_), _) => {}
+        (None, V1Format::Json) => body.extend_from_slice(b"{\"results\":["),
+        (None, V1Format::Msgpack) => msgpack::begin(&mut body, req.statements.len()),
+    }
+    let now = crate::now_ns();
+    for (i, stmt) in req.statements.iter().enumerate() {
+        let outcome = if failed {
+            Err("not executed".to_string())
+        } else {
+            execute(shared, req.database.as_deref(), stmt, now)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        drop(permit.take());
+        failed |= outcome.is_err();
+        if let Ok(a) = &outcome {
+            rows += a.series.iter().map(|s| s.rows.len() as u64).sum::<u64>();
+        }
+        let select = matches!(stmt, Statement::Select(_));
+        let sent = match req.chunk_size {
+            Some(size) => send_chunks(&req, i, &outcome, select.then_some(size)).await,
+            None => {
+                if i > 0 && req.format == V1Format::Json {
+                    body.push(b',');
+                }
+                encode_whole(&mut body, &req, i, &outcome);
+                // Pretty text is indented as a whole; anything else goes out per statement.
+                if req.pretty && req.format == V1Format::Json {
+                    Ok(())
+                } else {
+                    send_bytes(&req.reply, Bytes::from(std::mem::take(&mut body))).await
+                }
+            }
+        };
+        if sent.is_err() {
+            return shared.log.finish(&log_db, id, rows, Some(GONE.into()));
+        }
+    }
+    if req.chunk_size.is_none() && req.format == V1Format::Json {
+        body.extend_from_slice(b"]}");
+        body = if req.pretty {
+            json::pretty(&body)
+        } else {
+            body.push(b'\n');
+            body
+        };
+    }
+    if send_bytes(&req.reply, Bytes::from(body)).await.is_ok() {
+        let _ = req.reply.send_async(QueryEvent::Done).await;
+    }
+    shared.log.finish(&log_db, id, rows, None);
+}
+
+const GONE: &str = "cancelled before its end (the client went away, or the server stopped)";
+
+fn pieces_of(answer: &Answer) -> Vec<SeriesPiece<'_>> {
+    answer
+        .series
+        .iter()
+        .map(|s| SeriesPiece {
+            series: s,
+            rows: &s.rows,
+            partial: false,
+            has_time: !answer.no_time,
+        })
+        .collect()
+}
+
+/// Appends a statement's whole result to `body`.
+fn encode_whole(
+    body: &mut Vec<u8>,
+    req: &V1Request,
+    statement_id: usize,
+    outcome: &Result<Answer, String>,
+) {
+    let series = match outcome {
+        Ok(a) => pieces_of(a),
+        Err(_) => Vec::new(),
+    };
+    let piece = Piece {
+        statement_id,
+        series: &series,
+        partial: false,
+        error: outcome.as_ref().err().map(String::as_str),
+    };
+    match req.format {
+        V1Format::Json => json::result(body, &piece, req.epoch),
+        V1Format::Msgpack => msgpack::result(body, &piece, req.epoch),
+    }
+}
+
+/// Sends a statement's result as JSON lines: a line per series, a `SELECT`'s series split
+/// every `split` rows, `partial` on every line but the statement's last.
+async fn send_chunks(
+    req: &V1Request,
+    statement_id: usize,
+    outcome: &Result<Answer, String>,
+    split: Option<usize>,
+) -> Result<(), ()> {
+    let answer = match outcome {
+        Ok(a) if !a.series.is_empty() => a,
+        _ => {
+            let piece = Piece {
+                statement_id,
+                series: &[],
+                partial: false,
+                error: outcome.as_ref().err().map(String::as_str),
+            };
+            return send_bytes(&req.reply, Bytes::from(line(&piece, req))).await;
+        }
+    };
+    let count = answer.series.len();
+    for (n, s) in answer.series.iter().enumerate() {
+        let size = split.unwrap_or(usize::MAX).max(1);
+        let mut at: usize = 0;
+        loop {
+            let end = s.rows.len().min(at.saturating_add(size));
+            let more_here = end < s.rows.len();
+            let one = [SeriesPiece {
+                series: s,
+                rows: &s.rows[at..end],
+                partial: more_here,
+                has_time: !answer.no_time,
+            }];
+            let piece = Piece {
+                statement_id,
+                series: &one,
+                partial: more_here || n + 1 < count,
+                error: None,
+            };
+            send_bytes(&req.reply, Bytes::from(line(&piece, req))).await?;
+            if !more_here {
+                break;
+            }
+            at = end;
+        }
+    }
+    Ok(())
+}
+
+/// `{"results":[piece]}` and a newline.
+fn line(piece: &Piece<'_>, req: &V1Request) -> Vec<u8> {
+    let mut out = b"{\"results\":[".to_vec();
+    json::result(&mut out, piece, req.epoch);
+    out.extend_from_slice(b"]}");
+    let mut out = if req.pretty { json::pretty(&out) } else { out };
+    if !req.pretty {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The database a statement reads or changes on its own (`FROM "db".."m"`, `ON db`).
+pub fn own_database(stmt: &Statement) -> Option<&str> {
+    match stmt {
+        Statement::Select(s) | Statement::Explain { select: s, .. } => {
+            s.from.iter().find_map(|src| match src {
+                Source::Measurement(m) => m.database.as_deref(),
+                Source::Subquery(_) => None,
+            })
+        }
+        Statement::Show(s) => show::show_on(s).map(String::as_str),
+        Statement::CreateDatabase { name, .. } | Statement::DropDatabase(name) => Some(name),
+        Statement::CreateRetentionPolicy { database, .. }
+        | Statement::AlterRetentionPolicy { database, .. }
+        | Statement::DropRetentionPolicy { database, .. } => Some(database),
+        Statement::Delete { from, .. } | Statement::DropSeries { from, .. } => {
+            from.iter().find_map(|src| match src {
+                Source::Measurement(m) => m.database.as_deref(),
+                Source::Subquery(_) => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Runs one statement against `default_db` (the request's `db`) or the one it names.
+async fn execute(
+    shared: &Shared,
+    default_db: Option<&str>,
+    stmt: &Statement,
+    now: i64,
+) -> Result<Answer, InfluxQlError> {
+    let snapshot = shared.catalog.snapshot();
+    if let Statement::Show(Show::Databases) = stmt {
+        return Ok(show::databases(&snapshot));
+    }
+    if manage::changes_catalog(stmt) {
+        return manage::run(&shared.catalog, stmt, default_db).await;
+    }
+    let name = own_database(stmt)
+        .or(default_db)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| InfluxQlError::Invalid("database name required".into()))?;
+    let Some(db) = snapshot.database(name).cloned() else {
+        if let Statement::Show(s) = stmt {
+            if !matches!(s, Show::RetentionPolicies { .. }) {
+                // 1.x answers schema questions about a missing database with nothing.
+                return Ok(Answer {
+                    no_time: true,
+                    ..Answer::default()
+                });
+            }
+        }
+        return Err(InfluxQlError::Invalid(format!(
+            "database not found: {name}"
+        )));
+    };
+    let ctx = session(shared, db.clone());
+    match stmt {
+        Statement::Select(s) => select::run(&ctx, &db, &db.name, s, now).await,
+        Statement::Show(s) => show::run(&ctx, &snapshot, &db, s, now).await,
+        other => Err(InfluxQlError::NotYet(format!(
+            "{} is not run by this server yet",
+            influxql::statement_kind(other)
+        ))),
+    }
+}
+
+/// For tests and the shard: whether `stmt` only reads.
+pub fn reads_only(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::Select(_) | Statement::Explain { .. } | Statement::Show(_)
+    )
+}

@@ -1,0 +1,237 @@
+//! The v1 `/query` API as InfluxDB 1.x answers it (the expected texts are 1.6's answers to
+//! the same requests), `/ping` as 1.x clients need it, and influxdb-python driving both.
+
+use crate::clients;
+use crate::harness::{http, respond_typed, run, Server, PATIENCE};
+
+const DATA: &str = "cpu,host=a v=1,s=\"x\" 1000000000\ncpu,host=b v=2.5 2000000000\ncpu,host=a v=3 3000000000\nmem f=1i 1000\n";
+
+fn v1(s: &Server, params: &[(&str, &str)]) -> (u16, String, String) {
+    let mut req = http().get(&s.url("/query"));
+    for (k, v) in params {
+        req = req.query(k, v);
+    }
+    respond_typed(req.call())
+}
+
+fn loaded() -> Server {
+    let s = Server::start(2);
+    let (status, body) = s.post("/write?db=d1", DATA.as_bytes());
+    assert_eq!(status, 204, "{body}");
+    s
+}
+
+#[test]
+fn answers_and_errors_as_1x() {
+    let s = loaded();
+    let (status, ct, body) = v1(
+        &s,
+        &[
+            ("db", "d1"),
+            ("q", "SELECT * FROM cpu; SELECT v FROM cpu GROUP BY host; SELECT * FROM nope; SELECT x FROM mem"),
+        ],
+    );
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","host","s","v"],"values":[["1970-01-01T00:00:01Z","a","x",1],["1970-01-01T00:00:02Z","b",null,2.5],["1970-01-01T00:00:03Z","a",null,3]]}]},"#,
+            r#"{"statement_id":1,"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","v"],"values":[["1970-01-01T00:00:01Z",1],["1970-01-01T00:00:03Z",3]]},{"name":"cpu","tags":{"host":"b"},"columns":["time","v"],"values":[["1970-01-01T00:00:02Z",2.5]]}]},"#,
+            r#"{"statement_id":2},{"statement_id":3}]}"#,
+            "\n"
+        )
+    );
+    // Integers of the epoch unit.
+    let (_, _, body) = v1(
+        &s,
+        &[
+            ("db", "d1"),
+            ("q", "SELECT v FROM cpu LIMIT 1"),
+            ("epoch", "ms"),
+        ],
+    );
+    assert_eq!(
+        body,
+        "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"columns\":[\"time\",\"v\"],\"values\":[[1000,1]]}]}]}\n"
+    );
+    // Pretty: Go's MarshalIndent with four spaces.
+    let (_, _, body) = v1(
+        &s,
+        &[("db", "d1"), ("q", "SHOW DATABASES"), ("pretty", "true")],
+    );
+    assert_eq!(
+        body,
+        "{\n    \"results\": [\n        {\n            \"statement_id\": 0,\n            \"series\": [\n                {\n                    \"name\": \"databases\",\n                    \"columns\": [\n                        \"name\"\n                    ],\n                    \"values\": [\n                        [\n                            \"d1\"\n                        ]\n                    ]\n                }\n            ]\n        }\n    ]\n}\n"
+    );
+    // Chunked: a line per series, SELECTs split at chunk_size, `partial` until the last.
+    let (_, _, body) = v1(
+        &s,
+        &[
+            ("db", "d1"),
+            ("q", "SELECT * FROM cpu GROUP BY host"),
+            ("chunked", "true"),
+            ("chunk_size", "1"),
+        ],
+    );
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","s","v"],"values":[["1970-01-01T00:00:01Z","x",1]],"partial":true}],"partial":true}]}"#,
+            "\n",
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","s","v"],"values":[["1970-01-01T00:00:03Z",null,3]]}],"partial":true}]}"#,
+            "\n",
+            r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"host":"b"},"columns":["time","s","v"],"values":[["1970-01-01T00:00:02Z",null,2.5]]}]}]}"#,
+            "\n"
+        )
+    );
+    // Statement errors are 200 with the statement's error; later statements do not run.
+    let (status, _, body) = v1(&s, &[("q", "SELECT * FROM cpu")]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        "{\"results\":[{\"statement_id\":0,\"error\":\"database name required\"}]}\n"
+    );
+    let (_, _, body) = v1(
+        &s,
+        &[("db", "nodb"), ("q", "SELECT * FROM cpu; SHOW DATABASES")],
+    );
+    assert_eq!(
+        body,
+        "{\"results\":[{\"statement_id\":0,\"error\":\"database not found: nodb\"},{\"statement_id\":1,\"error\":\"not executed\"}]}\n"
+    );
+    // Whole-request errors.
+    let (status, _, body) = v1(&s, &[("db", "d1")]);
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "{\"error\":\"missing required parameter \\\"q\\\"\"}\n"
+        )
+    );
+    let (status, _, body) = v1(&s, &[("q", "SELEC")]);
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        "{\"error\":\"error parsing query: found SELEC, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL at line 1, char 1\"}\n"
+    );
+    let (status, _, body) = v1(
+        &s,
+        &[
+            ("db", "d1"),
+            ("q", "SELECT v FROM cpu WHERE host = $h"),
+            ("params", "{\"h\": 1"),
+        ],
+    );
+    assert_eq!(status, 400, "{body}");
+    // Bound parameters.
+    let (_, _, body) = v1(
+        &s,
+        &[
+            ("db", "d1"),
+            ("q", "SELECT v FROM cpu WHERE host = $h AND v > $min"),
+            ("params", r#"{"h":"a","min":2}"#),
+            ("epoch", "s"),
+        ],
+    );
+    assert!(body.contains("\"values\":[[3,3]]"), "{body}");
+}
+
+#[test]
+fn post_forms_and_statements_that_change_things() {
+    let s = loaded();
+    // URL-encoded form, with `db` in the URL.
+    let (status, body) = s.post_with(
+        "/query?db=d1",
+        b"q=CREATE+DATABASE+d2%3B+CREATE+DATABASE+d2%3B+SHOW+DATABASES",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "{\"results\":[{\"statement_id\":0},{\"statement_id\":1},{\"statement_id\":2,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"d1\"],[\"d2\"]]}]}]}\n"
+    );
+    // Multipart, as `curl -F` sends it.
+    let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nSHOW RETENTION POLICIES; DROP DATABASE d2; DROP DATABASE d2; SHOW DATABASES\r\n--XyZ\r\nContent-Disposition: form-data; name=\"db\"\r\n\r\nd1\r\n--XyZ--\r\n";
+    let (status, body) = s.post_with(
+        "/query",
+        multipart.as_bytes(),
+        &[("Content-Type", "multipart/form-data; boundary=XyZ")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["autogen","0s","168h0m0s",1,true]]}]},"#,
+            r#"{"statement_id":1},{"statement_id":2},{"statement_id":3,"series":[{"name":"databases","columns":["name"],"values":[["d1"]]}]}]}"#,
+            "\n"
+        )
+    );
+    // Retention: the autogen policy is the database's retention period.
+    let q = |q: &str| v1(&s, &[("db", "d1"), ("q", q)]).2;
+    assert_eq!(
+        q("CREATE DATABASE d3 WITH DURATION 30m"),
+        "{\"results\":[{\"statement_id\":0,\"error\":\"retention policy duration must be at least 1h0m0s\"}]}\n"
+    );
+    assert_eq!(
+        q("CREATE DATABASE d1 WITH DURATION 2d"),
+        "{\"results\":[{\"statement_id\":0,\"error\":\"retention policy conflicts with an existing policy\"}]}\n"
+    );
+    assert_eq!(
+        q("ALTER RETENTION POLICY autogen ON d1 DURATION 3d"),
+        "{\"results\":[{\"statement_id\":0}]}\n"
+    );
+    assert!(q("SHOW RETENTION POLICIES").contains("[\"autogen\",\"72h0m0s\","));
+    assert_eq!(
+        q("ALTER RETENTION POLICY nope ON d1 DURATION 1d"),
+        "{\"results\":[{\"statement_id\":0,\"error\":\"retention policy not found: nope\"}]}\n"
+    );
+    // DROP MEASUREMENT: gone from every answer.
+    assert_eq!(q("DROP MEASUREMENT mem; SHOW MEASUREMENTS"), "{\"results\":[{\"statement_id\":0},{\"statement_id\":1,\"series\":[{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[[\"cpu\"]]}]}]}\n");
+    assert_eq!(
+        q("SELECT * FROM mem"),
+        "{\"results\":[{\"statement_id\":0}]}\n"
+    );
+}
+
+#[test]
+fn ping_as_each_client_expects() {
+    let s = Server::start(1);
+    // influxdb-python and the influx shell require 204 and read the version header.
+    let r = http().get(&s.url("/ping")).call().unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.header("X-Influxdb-Version").is_some());
+    // InfluxDB 3 Core's answer for whoever asks for JSON (or, as 1.x, `verbose`).
+    for r in [
+        http()
+            .get(&s.url("/ping"))
+            .set("Accept", "application/json")
+            .call()
+            .unwrap(),
+        http().get(&s.url("/ping?verbose=true")).call().unwrap(),
+    ] {
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    }
+}
+
+/// influxdb-python 5.3.2, the 1.x client, installed from PyPI by the test itself.
+#[test]
+fn influxdb_python_client() {
+    let python = clients::python("requirements-v1.txt");
+    let s = Server::start(2);
+    let (host, port) = s.addr.rsplit_once(':').unwrap();
+    let out = run(
+        std::process::Command::new(python)
+            .arg(clients::script("influxdb_python.py"))
+            .args([host, port]),
+        PATIENCE,
+    );
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "influxdb-python against the server failed:\n{}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.log_text()
+    );
+}
