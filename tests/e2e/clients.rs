@@ -74,8 +74,8 @@ pub fn python(requirements: &str) -> PathBuf {
             String::from_utf8_lossy(&pip.stdout),
             String::from_utf8_lossy(&pip.stderr)
         );
-        // A venv's scripts name its own path, so it is made where it will stay... except for
-        // this last step, which only renames the directory the interpreter finds itself by.
+        // Built aside and renamed when complete, so a half-installed environment is never
+        // taken for a ready one; its `bin/python` finds the environment by its own path.
         std::fs::rename(&building, &env).unwrap();
     }
     drop(lock);
