@@ -262,6 +262,11 @@ impl Series<'_> {
     }
 
     /// The non-null points of `field` in a bucket; none for a tag (1.x aggregates fields).
+    fn is_field(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Var { name, .. }
+            if read_index(self.read, name).is_some_and(|i| matches!(self.read[i].1, Column::Field(_))))
+    }
+
     fn points(&self, field: &Expr, b: &Bucket) -> Vec<Point> {
         if let Expr::Var { name, .. } = field {
             if let Some(i) = read_index(self.read, name) {
@@ -325,7 +330,11 @@ impl Series<'_> {
                         );
                     }
                     if !several && name != "distinct" {
-                        fill_column(&mut col, bks, self.fill, name == "count");
+                        // 1.x counts 0 in a time bucket without points, but only of a
+                        // field the measurement has; else (and without GROUP BY time) null.
+                        let zero =
+                            name == "count" && self.interval.is_some() && self.is_field(&field);
+                        fill_column(&mut col, bks, self.fill, zero);
                     }
                     Ok(col)
                 }

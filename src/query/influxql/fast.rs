@@ -282,10 +282,10 @@ pub fn rows(
             .map(|vs| {
                 let values = vs
                     .iter()
-                    .zip(out)
-                    .map(|(v, f)| match v {
+                    .map(|v| match v {
+                        // Without GROUP BY time, 1.x's count of no points is null, as every
+                        // other aggregate's (the row is there for the other calls).
                         Some(v) => v.clone(),
-                        None if is_count(f) => V::I(0),
                         None => V::Null,
                     })
                     .collect();

@@ -172,7 +172,11 @@ fn is_constant(e: &Expr) -> bool {
 }
 
 /// The shape of a statement with these fields, after checking them as 1.x does.
-pub fn shape(fields: &[OutField], has_time_group: bool) -> Result<Shape, InfluxQlError> {
+pub fn shape(
+    fields: &[OutField],
+    has_time_group: bool,
+    fill_none: bool,
+) -> Result<Shape, InfluxQlError> {
     let mut aggregates = 0;
     let mut transforms = 0;
     let mut bare = 0;
@@ -214,6 +218,12 @@ pub fn shape(fields: &[OutField], has_time_group: bool) -> Result<Shape, InfluxQ
     }
     if aggregates > 0 {
         return Ok(Shape::Aggregate);
+    }
+    if fill_none && transforms == 0 {
+        // 1.x checks this before the grouping: `fill(none)` on raw points names the fill.
+        return Err(InfluxQlError::Invalid(
+            "fill(none) must be used with a function".into(),
+        ));
     }
     if has_time_group {
         return Err(InfluxQlError::Invalid(

@@ -19,7 +19,7 @@ use datafusion::logical_expr::lit;
 use datafusion::logical_expr::{Expr as DfExpr, JoinType};
 use datafusion::prelude::SessionContext;
 use shardline_influxql::ast::{Expr, Fill, Select, Source};
-use shardline_shards::schema::DbSchema;
+use shardline_shards::schema::{ColumnType, DbSchema};
 
 use super::aggregate::{self, Interval, Series, MAX_BUCKETS};
 use super::condition::column;
@@ -37,6 +37,22 @@ struct Grouping {
     interval: Option<Interval>,
     /// Tags named; `*` and regexes are expanded per measurement.
     dims: Vec<Expr>,
+}
+
+/// The tag names and the fields (the first type seen of each) of several measurements,
+/// sorted as one measurement's are.
+fn union_of<'a>(
+    measurements: impl Iterator<Item = &'a Measurement>,
+) -> (Vec<String>, Vec<(String, ColumnType)>) {
+    let mut tags = std::collections::BTreeSet::new();
+    let mut fields = std::collections::BTreeMap::new();
+    for m in measurements {
+        tags.extend(m.tags.iter().cloned());
+        for (name, ty) in &m.fields {
+            fields.entry(name.clone()).or_insert(*ty);
+        }
+    }
+    (tags.into_iter().collect(), fields.into_iter().collect())
 }
 
 fn grouping(dims: &[Expr], now: i64, tz: Option<chrono_tz::Tz>) -> Result<Grouping, InfluxQlError> {
@@ -231,14 +247,23 @@ async fn run_select(
     }
     let mut answer = Answer::default();
     let mut budget = MAX_BUCKETS;
+    // As in 1.x, wildcards and regexes over several measurements expand to the names of all
+    // of them: every series has the same columns, null where its measurement lacks one.
+    let names = (sources.len() > 1).then(|| union_of(sources.iter().map(|(m, _)| m)));
     for (m, rows) in &sources {
-        let tags = group_tags(&grouping.dims, m)?;
-        let out = fields::expand(&stmt.fields, m, &tags)?;
+        let named = names.as_ref().map(|(tags, fields)| Measurement {
+            table: m.table.clone(),
+            tags: tags.clone(),
+            fields: fields.clone(),
+        });
+        let tags = group_tags(&grouping.dims, named.as_ref().unwrap_or(m))?;
+        let out = fields::expand(&stmt.fields, named.as_ref().unwrap_or(m), &tags)?;
         if out.is_empty() {
             // Wildcards or regexes that match nothing here.
             continue;
         }
-        let shape = fields::shape(&out, grouping.interval.is_some())?;
+        let fill_none = matches!(stmt.fill, Some(Fill::None));
+        let shape = fields::shape(&out, grouping.interval.is_some(), fill_none)?;
         eval::check_types(&out, m)?;
         let read = fields::columns_read(&out, m);
         if !read.iter().any(|(_, c)| matches!(c, Column::Field(_))) || range.is_empty() {

@@ -1,8 +1,8 @@
 //! The v1 `/query` API on the coordinator: runs every statement of a query in order and
 //! answers as InfluxDB 1.x does — one result per statement, a failed statement's error in its
-//! result (and the statements after it "not executed"), in JSON ([`json`]), MessagePack
-//! ([`msgpack`]) or, with `chunked`, one JSON object per line split at `chunk_size` rows and
-//! at series boundaries.
+//! result (and the statements after it "not executed"), in JSON ([`json`]), CSV ([`csv`]),
+//! MessagePack ([`msgpack`]) or, with `chunked`, one JSON object per line (CSV rows, for a
+//! CSV `Accept`) split at `chunk_size` rows and at series boundaries.
 //!
 //! Invariants:
 //! - The request was parsed and authorized by the shard that took it; here every statement
@@ -11,6 +11,7 @@
 //!   one statement's answer at a time (the InfluxQL evaluator does not stream within one).
 //! - Every request is in the query log once, with the rows it answered.
 
+pub mod csv;
 pub mod json;
 pub mod msgpack;
 
@@ -66,28 +67,68 @@ impl Epoch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V1Format {
     Json,
+    /// CSV as `application/csv`.
+    Csv,
+    /// CSV as `text/csv`.
+    TextCsv,
     Msgpack,
 }
 
 impl V1Format {
+    /// The first of 1.x's encodings an `Accept` header takes, its media ranges tried in order
+    /// of their `q` (wildcards allowed: `*/*` is JSON, `text/*` CSV); JSON when none fits.
     pub fn from_accept(accept: Option<&str>) -> V1Format {
-        match accept {
-            Some(a) if a.contains("application/x-msgpack") => V1Format::Msgpack,
-            _ => V1Format::Json,
-        }
+        const OFFERED: [(&str, &str, V1Format); 4] = [
+            ("application", "json", V1Format::Json),
+            ("application", "csv", V1Format::Csv),
+            ("text", "csv", V1Format::TextCsv),
+            ("application", "x-msgpack", V1Format::Msgpack),
+        ];
+        let mut ranges: Vec<(f32, &str, &str)> = accept
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|part| {
+                let mut params = part.split(';');
+                let (kind, sub) = params.next()?.trim().split_once('/')?;
+                let q = params
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some((q, kind.trim(), sub.trim()))
+            })
+            .collect();
+        // Stable: equal weights keep the header's order.
+        ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranges
+            .iter()
+            .find_map(|(_, kind, sub)| {
+                OFFERED.iter().find_map(|(k, s, f)| {
+                    let fits = (*kind == "*" || kind.eq_ignore_ascii_case(k))
+                        && (*sub == "*" || sub.eq_ignore_ascii_case(s));
+                    fits.then_some(*f)
+                })
+            })
+            .unwrap_or(V1Format::Json)
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             V1Format::Json => "application/json",
+            V1Format::Csv => "application/csv",
+            V1Format::TextCsv => "text/csv",
             V1Format::Msgpack => "application/x-msgpack",
         }
     }
 
-    /// The body of a request refused as a whole: `{"error": ...}`.
+    fn is_csv(self) -> bool {
+        matches!(self, V1Format::Csv | V1Format::TextCsv)
+    }
+
+    /// The body of a request refused as a whole: `{"error": ...}`, or CSV's `error` record.
     pub fn error_body(self, message: &str) -> Vec<u8> {
         match self {
             V1Format::Json => json::error_body(message),
+            V1Format::Csv | V1Format::TextCsv => csv::error_body(message),
             V1Format::Msgpack => msgpack::error_body(message),
         }
     }
@@ -164,9 +205,9 @@ pub(super) async fn answer(
     let id = shared.log.start(&log_db, &req.text, None);
     let mut rows = 0u64;
     let start = QueryEvent::Start {
-        content_type: if req.chunk_size.is_some() {
-            // Chunks are JSON lines whatever the `Accept`: concatenated MessagePack objects,
-            // which 1.x sends, are more than influxdb-python's reader can decode.
+        content_type: if req.chunk_size.is_some() && req.format == V1Format::Msgpack {
+            // Chunks are JSON lines for a MessagePack `Accept`: concatenated MessagePack
+            // objects, which 1.x sends, are more than influxdb-python's reader can decode.
             V1Format::Json.content_type()
         } else {
             req.format.content_type()
@@ -178,8 +219,9 @@ pub(super) async fn answer(
     let mut permit = Some(permit);
     let mut failed = false;
     let mut body = Vec::new();
+    let mut csv = csv::CsvState::default();
     match (req.chunk_size, req.format) {
-        (Some(_), _) => {}
+        (Some(_), _) | (None, V1Format::Csv | V1Format::TextCsv) => {}
         (None, V1Format::Json) => body.extend_from_slice(b"{\"results\":["),
         (None, V1Format::Msgpack) => msgpack::begin(&mut body, req.statements.len()),
     }
@@ -199,12 +241,12 @@ pub(super) async fn answer(
         }
         let select = matches!(stmt, Statement::Select(_));
         let sent = match req.chunk_size {
-            Some(size) => send_chunks(&req, i, &outcome, select.then_some(size)).await,
+            Some(size) => send_chunks(&req, &mut csv, i, &outcome, select.then_some(size)).await,
             None => {
                 if i > 0 && req.format == V1Format::Json {
                     body.push(b',');
                 }
-                encode_whole(&mut body, &req, i, &outcome);
+                encode_whole(&mut body, &mut csv, &req, i, &outcome);
                 // Pretty text is indented as a whole; anything else goes out per statement.
                 if req.pretty && req.format == V1Format::Json {
                     Ok(())
@@ -250,6 +292,7 @@ fn pieces_of(answer: &Answer) -> Vec<SeriesPiece<'_>> {
 /// Appends a statement's whole result to `body`.
 fn encode_whole(
     body: &mut Vec<u8>,
+    csv: &mut csv::CsvState,
     req: &V1Request,
     statement_id: usize,
     outcome: &Result<Answer, String>,
@@ -266,14 +309,16 @@ fn encode_whole(
     };
     match req.format {
         V1Format::Json => json::result(body, &piece, req.epoch),
+        V1Format::Csv | V1Format::TextCsv => csv::result(body, csv, &piece, req.epoch),
         V1Format::Msgpack => msgpack::result(body, &piece, req.epoch),
     }
 }
 
-/// Sends a statement's result as JSON lines: a line per series, a `SELECT`'s series split
-/// every `split` rows, `partial` on every line but the statement's last.
+/// Sends a statement's result in chunks: a JSON line (or CSV rows) per series, a `SELECT`'s
+/// series split every `split` rows, `partial` on every line but the statement's last.
 async fn send_chunks(
     req: &V1Request,
+    csv: &mut csv::CsvState,
     statement_id: usize,
     outcome: &Result<Answer, String>,
     split: Option<usize>,
@@ -287,7 +332,7 @@ async fn send_chunks(
                 partial: false,
                 error: outcome.as_ref().err().map(String::as_str),
             };
-            return send_bytes(&req.reply, Bytes::from(line(&piece, req))).await;
+            return send_bytes(&req.reply, Bytes::from(line(&piece, req, csv))).await;
         }
     };
     let count = answer.series.len();
@@ -309,7 +354,7 @@ async fn send_chunks(
                 partial: more_here || n + 1 < count,
                 error: None,
             };
-            send_bytes(&req.reply, Bytes::from(line(&piece, req))).await?;
+            send_bytes(&req.reply, Bytes::from(line(&piece, req, csv))).await?;
             if !more_here {
                 break;
             }
@@ -319,8 +364,13 @@ async fn send_chunks(
     Ok(())
 }
 
-/// `{"results":[piece]}` and a newline.
-fn line(piece: &Piece<'_>, req: &V1Request) -> Vec<u8> {
+/// `{"results":[piece]}` and a newline, or the piece's CSV rows.
+fn line(piece: &Piece<'_>, req: &V1Request, csv: &mut csv::CsvState) -> Vec<u8> {
+    if req.format.is_csv() {
+        let mut out = Vec::new();
+        csv::result(&mut out, csv, piece, req.epoch);
+        return out;
+    }
     let mut out = b"{\"results\":[".to_vec();
     json::result(&mut out, piece, req.epoch);
     out.extend_from_slice(b"]}");
@@ -404,4 +454,34 @@ pub fn reads_only(stmt: &Statement) -> bool {
         stmt,
         Statement::Select(_) | Statement::Explain { .. } | Statement::Show(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::V1Format;
+
+    #[test]
+    fn accept_picks_as_1x() {
+        let cases = [
+            (None, V1Format::Json),
+            (Some(""), V1Format::Json),
+            (Some("*/*"), V1Format::Json),
+            (Some("application/x-msgpack"), V1Format::Msgpack),
+            (Some("text/csv"), V1Format::TextCsv),
+            (Some("text/*"), V1Format::TextCsv),
+            (Some("application/csv, application/json"), V1Format::Csv),
+            (
+                Some("application/csv;q=0.5, application/json"),
+                V1Format::Json,
+            ),
+            (Some("image/png"), V1Format::Json),
+            (
+                Some("text/html, application/x-msgpack;q=0.9"),
+                V1Format::Msgpack,
+            ),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(V1Format::from_accept(accept), want, "{accept:?}");
+        }
+    }
 }
