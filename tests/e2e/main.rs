@@ -15,5 +15,6 @@ mod persist;
 mod protocol;
 mod query;
 mod queues;
+mod v1_golden;
 mod v1_query;
 mod write;

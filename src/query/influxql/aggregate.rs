@@ -262,11 +262,6 @@ impl Series<'_> {
     }
 
     /// The non-null points of `field` in a bucket; none for a tag (1.x aggregates fields).
-    fn is_field(&self, e: &Expr) -> bool {
-        matches!(e, Expr::Var { name, .. }
-            if read_index(self.read, name).is_some_and(|i| matches!(self.read[i].1, Column::Field(_))))
-    }
-
     fn points(&self, field: &Expr, b: &Bucket) -> Vec<Point> {
         if let Expr::Var { name, .. } = field {
             if let Some(i) = read_index(self.read, name) {
@@ -330,10 +325,9 @@ impl Series<'_> {
                         );
                     }
                     if !several && name != "distinct" {
-                        // 1.x counts 0 in a time bucket without points, but only of a
-                        // field the measurement has; else (and without GROUP BY time) null.
-                        let zero =
-                            name == "count" && self.interval.is_some() && self.is_field(&field);
+                        // 1.x counts 0 in a time bucket without points (not without
+                        // GROUP BY time: there a count of nothing is null).
+                        let zero = name == "count" && self.interval.is_some();
                         fill_column(&mut col, bks, self.fill, zero);
                     }
                     Ok(col)
@@ -554,11 +548,12 @@ fn distribute(points: Vec<Point>, bks: &[Bucket]) -> BucketColumn {
 
 /// `fill` for one aggregate's column: buckets without points get the fill value, the
 /// previous value, a linear interpolation, or (for `count`) 0; `none` and `null` leave them.
+/// As in 1.x, a series with no point of the field at all counts null, not 0.
 fn fill_column(col: &mut BucketColumn, bks: &[Bucket], fill: Fill, is_count: bool) {
     match fill {
         Fill::None => {}
         Fill::Null => {
-            if is_count {
+            if is_count && col.iter().any(|b| !b.is_empty()) {
                 for (k, b) in col.iter_mut().enumerate() {
                     if b.is_empty() {
                         b.push((bks[k].start, V::I(0)));

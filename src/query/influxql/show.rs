@@ -279,14 +279,15 @@ pub async fn run(
 
 /// `SHOW DATABASES`: every database not deleted, by name.
 pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
-    let mut names: Vec<_> = snapshot
+    // In the order they were made, as 1.x lists them (ids are given in that order).
+    let mut live: Vec<_> = snapshot
         .databases
         .iter()
         .filter(|d| d.deleted_at_ns.is_none())
-        .map(|d| d.name.to_string())
+        .map(|d| (d.id, d.name.to_string()))
         .collect();
-    names.sort();
-    let rows = names.iter().map(|n| vec![s(n)]).collect();
+    live.sort_unstable();
+    let rows = live.iter().map(|(_, n)| vec![s(n)]).collect();
     Answer {
         series: vec![one_series("databases", &["name"], rows)],
         no_time: true,

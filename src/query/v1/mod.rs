@@ -67,9 +67,9 @@ impl Epoch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V1Format {
     Json,
-    /// CSV as `application/csv`.
+    /// CSV asked for as `application/csv`.
     Csv,
-    /// CSV as `text/csv`.
+    /// CSV asked for as `text/csv`.
     TextCsv,
     Msgpack,
 }
@@ -114,8 +114,8 @@ impl V1Format {
     pub fn content_type(self) -> &'static str {
         match self {
             V1Format::Json => "application/json",
-            V1Format::Csv => "application/csv",
-            V1Format::TextCsv => "text/csv",
+            // 1.6 answers `text/csv` to both CSV types.
+            V1Format::Csv | V1Format::TextCsv => "text/csv",
             V1Format::Msgpack => "application/x-msgpack",
         }
     }
@@ -351,7 +351,8 @@ async fn send_chunks(
             let piece = Piece {
                 statement_id,
                 series: &one,
-                partial: more_here || n + 1 < count,
+                // 1.x marks the series after this one only in a `SELECT`'s chunks.
+                partial: more_here || (split.is_some() && n + 1 < count),
                 error: None,
             };
             send_bytes(&req.reply, Bytes::from(line(&piece, req, csv))).await?;
