@@ -475,14 +475,42 @@ async fn send_bytes(reply: &flume::Sender<QueryEvent>, b: Bytes) -> Result<(), (
 
 /// A session whose default catalog is the database.
 fn session(shared: &Shared, db: Arc<DbSchema>) -> SessionContext {
-    let config = SessionConfig::new()
+    let config = SessionConfig::new().with_target_partitions(shared.threads.max(shared.shards.len()));
+    session_with(shared, db, config, shared.runtime_env.clone())
+}
+
+/// Memory a streamed statement's sort may hold before it spills to disk.
+pub const STREAM_SORT_MEMORY: usize = 16 << 20;
+
+/// A session for a statement whose answer is streamed whatever its size: one partition and a
+/// memory pool of its own of [`STREAM_SORT_MEMORY`], so its sort spills (to the OS temporary
+/// directory) rather than grow.
+fn spilling_session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext, QueryError> {
+    let env = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(STREAM_SORT_MEMORY),
+        ))
+        .build_arc()
+        .map_err(|e| QueryError::Internal(format!("a spilling query session: {e}")))?;
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    config.options_mut().execution.sort_spill_reservation_bytes = STREAM_SORT_MEMORY / 8;
+    config.options_mut().execution.sort_in_place_threshold_bytes = STREAM_SORT_MEMORY / 8;
+    Ok(session_with(shared, db, config, env))
+}
+
+fn session_with(
+    shared: &Shared,
+    db: Arc<DbSchema>,
+    config: SessionConfig,
+    env: Arc<RuntimeEnv>,
+) -> SessionContext {
+    let config = config
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema(catalog::CATALOG_NAME, catalog::TABLE_SCHEMA)
-        .with_information_schema(true)
-        .with_target_partitions(shared.threads.max(shared.shards.len()));
+        .with_information_schema(true);
     let state = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(shared.runtime_env.clone())
+        .with_runtime_env(env)
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -235,3 +235,96 @@ fn influxdb_python_client() {
         s.log_text()
     );
 }
+
+/// The series of a chunked answer put back together: consecutive lines of one statement and
+/// series are one series; the `partial` flags say where one continues.
+fn reassembled(chunked: &str) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    let mut continues = false;
+    for line in chunked.lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let result = &doc["results"][0];
+        for s in result["series"].as_array().into_iter().flatten() {
+            let mut s = s.clone();
+            let partial = s
+                .as_object_mut()
+                .unwrap()
+                .remove("partial")
+                .is_some_and(|p| p == true);
+            if continues {
+                let last = out.last_mut().unwrap();
+                let more = s["values"].as_array().unwrap().clone();
+                last["values"].as_array_mut().unwrap().extend(more);
+            } else {
+                out.push(s);
+            }
+            continues = partial;
+        }
+    }
+    out
+}
+
+#[test]
+fn chunked_raw_answers_are_the_whole_answer_in_pieces() {
+    let s = Server::start(2);
+    let mut lines = String::new();
+    for i in 0..300i64 {
+        let host = ["a", "b", "c"][(i % 3) as usize];
+        let extra = if i % 7 == 0 { ",note=\"x\"" } else { "" };
+        lines.push_str(&format!(
+            "cpu,host={host},dc=d{} v={i}{extra} {}\n",
+            i % 2,
+            1_000_000_000 + i * 1_000_000
+        ));
+    }
+    lines.push_str("cpu v=-1 5000000000\n");
+    let (status, body) = s.post("/write?db=d1", lines.as_bytes());
+    assert_eq!(status, 204, "{body}");
+    let queries = [
+        "SELECT * FROM cpu",
+        "SELECT v, host FROM cpu WHERE v > 100",
+        "SELECT v FROM cpu GROUP BY host",
+        "SELECT * FROM cpu GROUP BY * ORDER BY time DESC",
+        "SELECT note, v * 2 FROM cpu GROUP BY dc",
+        "SELECT v FROM cpu WHERE host = 'nope'",
+    ];
+    for q in queries {
+        let (_, _, whole) = v1(&s, &[("db", "d1"), ("q", q), ("epoch", "ns")]);
+        let whole: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        let want = whole["results"][0]["series"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for size in ["1", "7", "100", "100000"] {
+            let (status, _, chunked) = v1(
+                &s,
+                &[
+                    ("db", "d1"),
+                    ("q", q),
+                    ("epoch", "ns"),
+                    ("chunked", "true"),
+                    ("chunk_size", size),
+                ],
+            );
+            assert_eq!(status, 200, "{q}: {chunked}");
+            let n: usize = size.parse().unwrap();
+            for line in chunked.lines() {
+                let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+                for s in doc["results"][0]["series"].as_array().into_iter().flatten() {
+                    assert!(s["values"].as_array().unwrap().len() <= n, "{q} by {size}");
+                }
+            }
+            assert_eq!(
+                reassembled(&chunked),
+                want,
+                "{q} in chunks of {size}:\n{chunked}"
+            );
+            let last: serde_json::Value =
+                serde_json::from_str(chunked.lines().last().unwrap()).unwrap();
+            assert!(
+                last["results"][0].get("partial").is_none(),
+                "{q}: the last chunk is not partial"
+            );
+        }
+    }
+}

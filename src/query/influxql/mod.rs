@@ -19,6 +19,7 @@ pub mod manage;
 pub mod resolve;
 pub mod select;
 pub mod show;
+pub mod stream;
 pub mod subquery;
 pub mod time_range;
 pub mod values;

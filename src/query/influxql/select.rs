@@ -33,15 +33,15 @@ use super::{Answer, InfluxQlError, SeriesRows};
 
 /// The `GROUP BY` of a statement.
 #[derive(Debug, Clone)]
-struct Grouping {
-    interval: Option<Interval>,
+pub(super) struct Grouping {
+    pub(super) interval: Option<Interval>,
     /// Tags named; `*` and regexes are expanded per measurement.
-    dims: Vec<Expr>,
+    pub(super) dims: Vec<Expr>,
 }
 
 /// The tag names and the fields (the first type seen of each) of several measurements,
 /// sorted as one measurement's are.
-fn union_of<'a>(
+pub(super) fn union_of<'a>(
     measurements: impl Iterator<Item = &'a Measurement>,
 ) -> (Vec<String>, Vec<(String, ColumnType)>) {
     let mut tags = std::collections::BTreeSet::new();
@@ -55,7 +55,7 @@ fn union_of<'a>(
     (tags.into_iter().collect(), fields.into_iter().collect())
 }
 
-fn grouping(dims: &[Expr], now: i64, tz: Option<chrono_tz::Tz>) -> Result<Grouping, InfluxQlError> {
+pub(super) fn grouping(dims: &[Expr], now: i64, tz: Option<chrono_tz::Tz>) -> Result<Grouping, InfluxQlError> {
     let mut g = Grouping {
         interval: None,
         dims: Vec::new(),
@@ -134,7 +134,7 @@ fn grouping(dims: &[Expr], now: i64, tz: Option<chrono_tz::Tz>) -> Result<Groupi
 
 /// The tags `dims` name in `m`, sorted (1.x orders series by tag key, whatever order
 /// `GROUP BY` names them in), without repeats.
-fn group_tags(dims: &[Expr], m: &Measurement) -> Result<Vec<String>, InfluxQlError> {
+pub(super) fn group_tags(dims: &[Expr], m: &Measurement) -> Result<Vec<String>, InfluxQlError> {
     let mut out: Vec<String> = Vec::new();
     for d in dims {
         match d.unparen() {
@@ -153,7 +153,7 @@ fn group_tags(dims: &[Expr], m: &Measurement) -> Result<Vec<String>, InfluxQlErr
 }
 
 /// Refuses sources naming a database or retention policy that does not exist, as 1.x does.
-fn check_sources(from: &[Source], db_name: &str) -> Result<(), InfluxQlError> {
+pub(super) fn check_sources(from: &[Source], db_name: &str) -> Result<(), InfluxQlError> {
     for s in from {
         if let Source::Measurement(m) = s {
             if let Some(db) = m.database.as_deref().filter(|d| *d != db_name) {
@@ -394,6 +394,38 @@ async fn fetch(
     rest: Option<&Expr>,
     stmt: &Select,
 ) -> Result<Vec<SeriesData>, InfluxQlError> {
+    let df = sorted_frame(ctx, m, tags, read, range, rest, stmt, false).await?;
+    let batches = df.collect().await?;
+    let values: usize = batches
+        .iter()
+        .map(|b| b.num_rows() * (read.len() + 1))
+        .sum();
+    if values > MAX_EVALUATED_VALUES {
+        return Err(InfluxQlError::TooLarge(format!(
+            "the statement reads {values} values from {}, more than the {MAX_EVALUATED_VALUES} the InfluxQL evaluator holds at once; narrow its time range, select fewer fields, aggregate with GROUP BY time, or ask /query with chunked=true, which streams raw points",
+            m.name()
+        )));
+    }
+    let mut out: Vec<SeriesData> = Vec::new();
+    for b in &batches {
+        split_batch(b, tags.len(), read.len(), &mut out);
+    }
+    Ok(out)
+}
+
+/// The plan of [`fetch`]: columns `time`, the group tags, the columns read, sorted by the
+/// group tags then time (all descending if `descending`).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn sorted_frame(
+    ctx: &SessionContext,
+    m: &Measurement,
+    tags: &[String],
+    read: &[(String, Column)],
+    range: &TimeRange,
+    rest: Option<&Expr>,
+    stmt: &Select,
+    descending: bool,
+) -> Result<datafusion::dataframe::DataFrame, InfluxQlError> {
     let fields: Vec<&str> = read
         .iter()
         .filter(|(_, c)| matches!(c, Column::Field(_)))
@@ -479,30 +511,16 @@ async fn fetch(
                 .select(output)?;
         }
     }
+    // Descending is the exact reverse of ascending with nulls first.
     let mut sort: Vec<_> = key_cols
         .iter()
-        .map(|k| column(k).sort(true, true))
+        .map(|k| column(k).sort(!descending, !descending))
         .collect();
-    sort.push(column("time").sort(true, true));
-    let batches = df.sort(sort)?.collect().await?;
-    let values: usize = batches
-        .iter()
-        .map(|b| b.num_rows() * (read.len() + 1))
-        .sum();
-    if values > MAX_EVALUATED_VALUES {
-        return Err(InfluxQlError::TooLarge(format!(
-            "the statement reads {values} values from {}, more than the {MAX_EVALUATED_VALUES} the InfluxQL evaluator holds at once; narrow its time range, select fewer fields, or aggregate with GROUP BY time",
-            m.name()
-        )));
-    }
-    let mut out: Vec<SeriesData> = Vec::new();
-    for b in &batches {
-        split_batch(b, tags.len(), read.len(), &mut out);
-    }
-    Ok(out)
+    sort.push(column("time").sort(!descending, !descending));
+    Ok(df.sort(sort)?)
 }
 
-fn split_batch(b: &RecordBatch, ntags: usize, nread: usize, out: &mut Vec<SeriesData>) {
+pub(super) fn split_batch(b: &RecordBatch, ntags: usize, nread: usize, out: &mut Vec<SeriesData>) {
     let times = b.column(0).as_primitive::<TimestampNanosecondType>();
     let keys: Vec<&dyn Array> = (0..ntags).map(|i| b.column(1 + i).as_ref()).collect();
     let reads: Vec<&dyn Array> = (0..nread)

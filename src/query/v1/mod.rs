@@ -19,7 +19,7 @@ use bytes::Bytes;
 use shardline_influxql::ast::{Show, Source, Statement};
 
 use super::influxql::values::V;
-use super::influxql::{self, manage, select, show, Answer, InfluxQlError, SeriesRows};
+use super::influxql::{self, manage, select, show, stream, Answer, InfluxQlError, SeriesRows};
 use super::{send_bytes, session, QueryEvent, Shared};
 
 /// How times are written: RFC 3339 strings, or integers of a unit (`epoch=`).
@@ -227,8 +227,40 @@ pub(super) async fn answer(
     }
     let now = crate::now_ns();
     for (i, stmt) in req.statements.iter().enumerate() {
+        let mut refused = None;
+        if let (false, Some(size), Statement::Select(select)) = (failed, req.chunk_size, stmt) {
+            match open_stream(shared, req.database.as_deref(), select, now, size).await {
+                Ok(Some(stream)) => {
+                    drop(permit.take());
+                    match send_stream(&req, &mut csv, i, stream).await {
+                        Ok(n) => rows += n,
+                        Err(StreamEnd::Gone) => {
+                            return shared.log.finish(&log_db, id, rows, Some(GONE.into()))
+                        }
+                        Err(StreamEnd::Failed(e)) => {
+                            failed = true;
+                            let piece = Piece {
+                                statement_id: i,
+                                series: &[],
+                                partial: false,
+                                error: Some(&e),
+                            };
+                            let text = line(&piece, &req, &mut csv);
+                            if send_bytes(&req.reply, Bytes::from(text)).await.is_err() {
+                                return shared.log.finish(&log_db, id, rows, Some(GONE.into()));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => refused = Some(e),
+            }
+        }
         let outcome = if failed {
             Err("not executed".to_string())
+        } else if let Some(e) = refused {
+            Err(e)
         } else {
             execute(shared, req.database.as_deref(), stmt, now)
                 .await
@@ -363,6 +395,86 @@ async fn send_chunks(
         }
     }
     Ok(())
+}
+
+/// How a streamed statement ended early.
+enum StreamEnd {
+    /// The client went away.
+    Gone,
+    /// Reading failed; the message is the statement's error.
+    Failed(String),
+}
+
+/// `select` as a stream of pieces of at most `size` rows, if it is one the stream answers
+/// (else, or if its database is missing, the evaluator answers it, errors included).
+async fn open_stream(
+    shared: &Shared,
+    default_db: Option<&str>,
+    select: &shardline_influxql::ast::Select,
+    now: i64,
+    size: usize,
+) -> Result<Option<stream::RawStream>, String> {
+    let own = select.from.iter().find_map(|src| match src {
+        Source::Measurement(m) => m.database.as_deref(),
+        Source::Subquery(_) => None,
+    });
+    let Some(name) = own.or(default_db).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(db) = shared.catalog.snapshot().database(name).cloned() else {
+        return Ok(None);
+    };
+    let ctx = super::spilling_session(shared, db.clone()).map_err(|e| e.to_string())?;
+    stream::open(&ctx, &db, &db.name, select, now, size)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sends a streamed statement's pieces as they come, one chunk each; the rows sent.
+async fn send_stream(
+    req: &V1Request,
+    csv: &mut csv::CsvState,
+    statement_id: usize,
+    mut rows: stream::RawStream,
+) -> Result<u64, StreamEnd> {
+    let mut sent = 0u64;
+    loop {
+        let piece = match rows.next().await {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => return Err(StreamEnd::Failed(e.to_string())),
+        };
+        let one = [SeriesPiece {
+            series: &piece.series,
+            rows: &piece.series.rows,
+            partial: piece.series_continues,
+            has_time: true,
+        }];
+        let chunk = Piece {
+            statement_id,
+            series: &one,
+            partial: piece.more,
+            error: None,
+        };
+        let text = line(&chunk, req, csv);
+        send_bytes(&req.reply, Bytes::from(text))
+            .await
+            .map_err(|_| StreamEnd::Gone)?;
+        sent += piece.series.rows.len() as u64;
+    }
+    if sent == 0 {
+        let empty = Piece {
+            statement_id,
+            series: &[],
+            partial: false,
+            error: None,
+        };
+        let text = line(&empty, req, csv);
+        send_bytes(&req.reply, Bytes::from(text))
+            .await
+            .map_err(|_| StreamEnd::Gone)?;
+    }
+    Ok(sent)
 }
 
 /// `{"results":[piece]}` and a newline, or the piece's CSV rows.
