@@ -37,7 +37,10 @@ use shardline_shards::schema::CatalogSnapshot;
 
 pub use caches::{CacheKind, DistinctCacheRequest, LastCacheRequest};
 pub use changes::{Change, SchemaChange, TableChange};
-pub use names::{format_retention, parse_retention, validate_database_name, validate_table_name};
+pub use names::{
+    format_retention, is_own_policy, parse_retention, v1_database, validate_database_name,
+    validate_table_name,
+};
 pub use store::{CatalogStore, FileStore, SegmentFile};
 
 pub(crate) use model::{PColumn, PTable};

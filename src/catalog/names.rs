@@ -70,12 +70,28 @@ pub fn validate_database_name(name: &str) -> Result<(), CatalogError> {
     if !chars.next().is_some_and(|c| c.is_ascii_alphanumeric()) {
         return Err(bad("a database name must start with a letter or a digit"));
     }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/')) {
         return Err(bad(
-            "a database name may contain only letters, digits, '_' and '-'",
+            "a database name may contain only letters, digits, '_', '-' and '/'",
         ));
     }
     Ok(())
+}
+
+/// Whether a 1.x retention policy name means the database itself: none, `autogen` (the one
+/// policy every database has) or `default`.
+pub fn is_own_policy(rp: Option<&str>) -> bool {
+    matches!(rp, None | Some("" | "autogen" | "default"))
+}
+
+/// The database a 1.x database and retention policy name: the database itself for its own
+/// policy ([`is_own_policy`]), else `db/rp`, as InfluxDB 3 Core maps them (`/` is allowed in
+/// database names for this).
+pub fn v1_database(db: &str, rp: Option<&str>) -> String {
+    match rp {
+        Some(rp) if !is_own_policy(Some(rp)) => format!("{db}/{rp}"),
+        _ => db.to_string(),
+    }
 }
 
 /// The columns of a table created through the API: named, distinct, not `time`.
@@ -129,11 +145,20 @@ mod tests {
 
     #[test]
     fn database_names() {
-        for ok in ["a", "db_1", "9-x", &"a".repeat(64)] {
+        for ok in ["a", "db_1", "9-x", "a/b", &"a".repeat(64)] {
             assert!(validate_database_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "_a", "-a", "a b", "a/b", "é", &"a".repeat(65)] {
+        for bad in ["", "_a", "-a", "/a", "a b", "a.b", "é", &"a".repeat(65)] {
             assert!(validate_database_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn v1_policies_name_databases() {
+        assert_eq!(v1_database("d", None), "d");
+        assert_eq!(v1_database("d", Some("")), "d");
+        assert_eq!(v1_database("d", Some("autogen")), "d");
+        assert_eq!(v1_database("d", Some("default")), "d");
+        assert_eq!(v1_database("d", Some("week")), "d/week");
     }
 }

@@ -2,7 +2,7 @@
 //! and authorizes its statements here on the shard, and hands them to the coordinator
 //! ([`crate::query::v1`]), whose answer streams back.
 //!
-//! Parameters (`q`, `db`, `epoch`, `chunked`, `chunk_size`, `pretty`, `params`) come from the
+//! Parameters (`q`, `db`, `rp`, `epoch`, `chunked`, `chunk_size`, `pretty`, `params`) come from the
 //! URL and, for POST, from an `application/x-www-form-urlencoded` or `multipart/form-data`
 //! body, the body's values first (as Go's `FormValue` reads them). Errors that refuse the
 //! whole request are `{"error": "..."}` in the `Accept`ed encoding: 400 for a missing `q`, a
@@ -85,8 +85,9 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>, caller: &Caller) -> 
         }
     }
     let database = param("db").filter(|d| !d.is_empty()).map(str::to_string);
+    let policy = param("rp").filter(|p| !p.is_empty()).map(str::to_string);
     for stmt in &statements {
-        if let Err(message) = authorize(caller, stmt, database.as_deref()) {
+        if let Err(message) = authorize(caller, stmt, database.as_deref(), policy.as_deref()) {
             return error(
                 format,
                 StatusCode::FORBIDDEN,
@@ -112,6 +113,7 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>, caller: &Caller) -> 
     let (tx, rx) = flume::bounded(4);
     let request = V1Request {
         database,
+        policy,
         text: q.to_string(),
         statements,
         epoch: Epoch::from_param(param("epoch")),
@@ -152,8 +154,14 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>, caller: &Caller) -> 
 
 /// What a statement needs of the token: reading its database, writing it (which is enough to
 /// create it, as Telegraf does at start), or an admin token for everything else.
-fn authorize(caller: &Caller, stmt: &Statement, default_db: Option<&str>) -> Result<(), String> {
-    let db = v1::own_database(stmt).or(default_db);
+fn authorize(
+    caller: &Caller,
+    stmt: &Statement,
+    default_db: Option<&str>,
+    default_rp: Option<&str>,
+) -> Result<(), String> {
+    let target = v1::target_database(stmt, default_db, default_rp);
+    let db = target.as_deref();
     let (allowed, needs) = match stmt {
         Statement::Show(Show::Databases) => (caller.allows(Need::Authenticated), String::new()),
         s if v1::reads_only(s) => match db {

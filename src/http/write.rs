@@ -61,6 +61,10 @@ impl WriteApi {
             WriteApi::V3 | WriteApi::V1 => query.get("db"),
         };
         let database = match database {
+            // 1.x's `rp`: a policy other than the database's own is database `db/rp`.
+            Some(d) if !d.is_empty() && self == WriteApi::V1 => {
+                crate::catalog::v1_database(d, query.get("rp").map(String::as_str))
+            }
             Some(d) if !d.is_empty() => d.clone(),
             _ => {
                 return Err(match self {
@@ -367,6 +371,16 @@ mod tests {
             ]))
             .unwrap();
         assert_eq!(p.precision, Precision::Hour);
+        assert_eq!(p.database, "d");
+        for (rp, db) in [("autogen", "d"), ("default", "d"), ("week", "d/week")] {
+            let p = WriteApi::V1.params(&q(&[("db", "d"), ("rp", rp)])).unwrap();
+            assert_eq!(p.database, db, "rp={rp}");
+        }
+        // v2 and v3 have no retention policies.
+        let p = WriteApi::V3
+            .params(&q(&[("db", "d"), ("rp", "week")]))
+            .unwrap();
+        assert_eq!(p.database, "d");
         assert!(WriteApi::V2
             .params(&q(&[("bucket", "b"), ("precision", "h")]))
             .is_err());

@@ -475,12 +475,15 @@ async fn send_bytes(reply: &flume::Sender<QueryEvent>, b: Bytes) -> Result<(), (
 
 /// A session whose default catalog is the database.
 fn session(shared: &Shared, db: Arc<DbSchema>) -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(shared.threads.max(shared.shards.len()));
+    let config =
+        SessionConfig::new().with_target_partitions(shared.threads.max(shared.shards.len()));
     session_with(shared, db, config, shared.runtime_env.clone())
 }
 
 /// Memory a streamed statement's sort may hold before it spills to disk.
 pub const STREAM_SORT_MEMORY: usize = 16 << 20;
+/// Rows per batch of a streamed statement.
+const STREAM_BATCH_ROWS: usize = 1024;
 
 /// A session for a statement whose answer is streamed whatever its size: one partition and a
 /// memory pool of its own of [`STREAM_SORT_MEMORY`], so its sort spills (to the OS temporary
@@ -492,7 +495,10 @@ fn spilling_session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext
         ))
         .build_arc()
         .map_err(|e| QueryError::Internal(format!("a spilling query session: {e}")))?;
-    let mut config = SessionConfig::new().with_target_partitions(1);
+    // Small batches: the merge of the sort's spilled runs holds one batch per run.
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_batch_size(STREAM_BATCH_ROWS);
     config.options_mut().execution.sort_spill_reservation_bytes = STREAM_SORT_MEMORY / 8;
     config.options_mut().execution.sort_in_place_threshold_bytes = STREAM_SORT_MEMORY / 8;
     Ok(session_with(shared, db, config, env))

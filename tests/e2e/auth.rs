@@ -36,14 +36,14 @@ fn bearer(t: &str) -> String {
 }
 
 /// Creates the admin token on a fresh server.
-fn admin(s: &Server) -> String {
+pub(crate) fn admin(s: &Server) -> String {
     let (st, body) = call(s, "POST", "/api/v3/configure/token/admin", None, None);
     assert_eq!(st, 201, "{body}");
     json(&body)["token"].as_str().unwrap().to_string()
 }
 
 /// Creates a resource token; returns its text and id.
-fn resource(
+pub(crate) fn resource(
     s: &Server,
     admin: &str,
     name: &str,

@@ -433,6 +433,32 @@ pub fn read_response(s: &mut TcpStream) -> String {
         }
     }
     let head = String::from_utf8_lossy(&buf).to_string();
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    if chunked {
+        // Chunk sizes in hex, each chunk followed by CRLF, ended by a zero-size chunk.
+        let mut body = Vec::new();
+        loop {
+            let mut size_line = Vec::new();
+            while !size_line.ends_with(b"\r\n") {
+                s.read_exact(&mut byte)
+                    .unwrap_or_else(|e| panic!("reading a chunk size after {head:?}: {e}"));
+                size_line.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&size_line[..size_line.len() - 2]).to_string();
+            let size = usize::from_str_radix(text.split(';').next().unwrap().trim(), 16)
+                .unwrap_or_else(|e| panic!("chunk size {text:?}: {e}"));
+            let mut chunk = vec![0u8; size + 2];
+            s.read_exact(&mut chunk)
+                .unwrap_or_else(|e| panic!("reading a {size}-byte chunk: {e}"));
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+        return head + &String::from_utf8_lossy(&body);
+    }
     let len = head
         .lines()
         .find_map(|l| {

@@ -17,4 +17,5 @@ mod query;
 mod queues;
 mod v1_golden;
 mod v1_query;
+mod v1_replays;
 mod write;

@@ -328,3 +328,84 @@ fn chunked_raw_answers_are_the_whole_answer_in_pieces() {
         }
     }
 }
+
+#[test]
+fn retention_policies_are_databases_db_slash_rp() {
+    let s = Server::start(2);
+    let ok = |params: &[(&str, &str)]| {
+        let (status, _, body) = v1(&s, params);
+        assert_eq!(status, 200, "{params:?}: {body}");
+        body
+    };
+    let body = ok(&[(
+        "q",
+        "CREATE DATABASE d; CREATE RETENTION POLICY week ON d DURATION 7d REPLICATION 1",
+    )]);
+    assert_eq!(
+        body,
+        "{\"results\":[{\"statement_id\":0},{\"statement_id\":1}]}\n"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let (st, b) = s.post("/write?db=d&rp=week", format!("m v=1 {now}").as_bytes());
+    assert_eq!(st, 204, "{b}");
+    let (st, b) = s.post("/write?db=d&rp=autogen", format!("m v=2 {now}").as_bytes());
+    assert_eq!(st, 204, "{b}");
+    let values = |params: &[(&str, &str)]| {
+        let body = ok(params);
+        let doc = crate::harness::json(&body);
+        doc["results"][0]["series"][0]["values"].to_string()
+    };
+    let q = "SELECT v FROM m";
+    assert!(values(&[("db", "d"), ("q", q)]).ends_with(",2]]"));
+    assert!(values(&[("db", "d"), ("rp", "week"), ("q", q)]).ends_with(",1]]"));
+    assert!(values(&[("db", "d"), ("q", "SELECT v FROM \"d\".\"week\".\"m\"")]).ends_with(",1]]"));
+    assert!(values(&[("db", "d"), ("q", "SELECT v FROM d.autogen.m")]).ends_with(",2]]"));
+    assert!(
+        values(&[("q", "SELECT v FROM \"d\".\"week\".m"), ("chunked", "true")]).ends_with(",1]]")
+    );
+    // The policy's database is Core's `d/week`, there for the v3 API too.
+    assert_eq!(s.count("d/week", "m"), 1);
+
+    let policies = ok(&[("q", "SHOW RETENTION POLICIES ON d")]);
+    assert!(
+        policies.contains(
+            r#"["autogen","0s","168h0m0s",1,true],["week","168h0m0s","168h0m0s",1,false]"#
+        ),
+        "{policies}"
+    );
+    assert_eq!(
+        ok(&[("q", "SHOW DATABASES")]),
+        "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"],\"values\":[[\"d\"]]}]}]}\n"
+    );
+    ok(&[("q", "ALTER RETENTION POLICY week ON d DURATION 14d")]);
+    assert!(ok(&[("q", "SHOW RETENTION POLICIES ON d")]).contains(r#"["week","336h0m0s""#));
+    let body = ok(&[("db", "d"), ("rp", "nope"), ("q", q)]);
+    assert!(body.contains("retention policy not found: nope"), "{body}");
+    let body = ok(&[("q", "ALTER RETENTION POLICY nope ON d DURATION 14d")]);
+    assert!(body.contains("retention policy not found: nope"), "{body}");
+    let body = ok(&[(
+        "q",
+        "CREATE RETENTION POLICY week ON d DURATION 1d REPLICATION 1",
+    )]);
+    assert!(body.contains("retention policy already exists"), "{body}");
+
+    ok(&[("q", "DROP RETENTION POLICY week ON d")]);
+    assert!(!ok(&[("q", "SHOW RETENTION POLICIES ON d")]).contains("week"));
+    let body = ok(&[("db", "d"), ("rp", "week"), ("q", q)]);
+    assert!(body.contains("retention policy not found: week"), "{body}");
+
+    ok(&[(
+        "q",
+        "CREATE RETENTION POLICY month ON d DURATION 30d REPLICATION 1",
+    )]);
+    ok(&[("q", "DROP DATABASE d")]);
+    assert_eq!(
+        ok(&[("q", "SHOW DATABASES")]),
+        "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"]}]}]}\n"
+    );
+    let body = ok(&[("db", "d"), ("rp", "month"), ("q", q)]);
+    assert!(body.contains("database not found: d/month"), "{body}");
+}

@@ -1,10 +1,12 @@
 //! The InfluxQL statements that change the catalog — `CREATE`/`DROP DATABASE`, `DROP
 //! MEASUREMENT`, `CREATE`/`ALTER`/`DROP RETENTION POLICY` — as catalog changes.
 //!
-//! Retention policies map onto the database's retention period: every database has one
-//! policy, `autogen`, whose duration is that period (`INF`/`0s`: kept forever). Errors are
-//! 1.x's texts where 1.x has them; what 1.x makes idempotent (creating a database that exists
-//! with the same duration, dropping one that does not exist) succeeds here too.
+//! Retention policies map as InfluxDB 3 Core maps them: a database's own policy, `autogen`,
+//! is its retention period (`INF`/`0s`: kept forever); any other policy `rp` of database `db`
+//! is the database `db/rp`, with the policy's duration as its retention period (so data
+//! written with `rp=rp` is kept that long). `DROP DATABASE db` drops its policies too. Errors
+//! are 1.x's texts where 1.x has them; what 1.x makes idempotent (creating a database that
+//! exists with the same duration, dropping one that does not exist) succeeds here too.
 
 use shardline_influxql::ast::{Duration, Statement};
 
@@ -99,13 +101,19 @@ pub async fn run(
             }
         }
         Statement::DropDatabase(name) => {
-            match catalog
-                .change(Change::DeleteDatabase { name: name.clone() })
-                .await
-            {
-                Ok(_) | Err(CatalogError::DatabaseNotFound(_)) => done,
-                Err(e) => Err(failed(e)),
+            // The database and the databases of its other retention policies (`name/rp`).
+            let prefix = format!("{name}/");
+            let mut doomed: Vec<String> = policy_databases(&catalog.snapshot(), name)
+                .map(|(_, d)| format!("{prefix}{d}"))
+                .collect();
+            doomed.insert(0, name.clone());
+            for db in doomed {
+                match catalog.change(Change::DeleteDatabase { name: db }).await {
+                    Ok(_) | Err(CatalogError::DatabaseNotFound(_)) => {}
+                    Err(e) => return Err(failed(e)),
+                }
             }
+            done
         }
         Statement::DropMeasurement(table) => {
             let database = default_db.unwrap_or_default().to_string();
@@ -122,33 +130,80 @@ pub async fn run(
             name,
             database,
             duration,
+            default,
             ..
         } => {
             exists(catalog, database)?;
-            only_autogen(name)?;
             let ns = retention(*duration)?;
-            catalog
-                .change(set_retention(database, ns))
-                .await
-                .map_err(failed)?;
-            done
+            if name == DEFAULT_POLICY {
+                catalog
+                    .change(set_retention(database, ns))
+                    .await
+                    .map_err(failed)?;
+                return done;
+            }
+            if crate::catalog::is_own_policy(Some(name)) {
+                return Err(InfluxQlError::Invalid(format!(
+                    "retention policy name {name:?} is reserved: it means the database's own policy, autogen"
+                )));
+            }
+            if *default {
+                return Err(InfluxQlError::NotYet(format!(
+                    "retention policy {name:?} cannot be the default: writes without a retention policy go to {database:?} itself (its policy autogen)"
+                )));
+            }
+            let policy_db = crate::catalog::v1_database(database, Some(name));
+            match catalog
+                .snapshot()
+                .database(&policy_db)
+                .map(|d| d.retention_ns)
+            {
+                Some(current) if current == ns => done,
+                Some(_) => Err(InfluxQlError::Invalid(
+                    "retention policy already exists".into(),
+                )),
+                None => {
+                    let change = Change::CreateDatabase {
+                        name: policy_db,
+                        retention_ns: ns,
+                    };
+                    match catalog.change(change).await {
+                        Ok(_) | Err(CatalogError::DatabaseExists(_)) => done,
+                        Err(e) => Err(failed(e)),
+                    }
+                }
+            }
         }
         Statement::AlterRetentionPolicy {
             name,
             database,
             duration,
+            default,
             ..
         } => {
             exists(catalog, database)?;
-            if name != DEFAULT_POLICY {
+            let target = if name == DEFAULT_POLICY {
+                Some(database.clone())
+            } else if crate::catalog::is_own_policy(Some(name)) {
+                None
+            } else {
+                Some(crate::catalog::v1_database(database, Some(name)))
+                    .filter(|t| catalog.snapshot().database(t).is_some())
+            };
+            let Some(target) = target else {
                 return Err(InfluxQlError::Invalid(format!(
                     "retention policy not found: {name}"
+                )));
+            };
+            if *default && name != DEFAULT_POLICY {
+                return Err(InfluxQlError::NotYet(format!(
+                    "retention policy {name:?} cannot be the default: writes without a retention policy go to {database:?} itself (its policy autogen)"
                 )));
             }
             if let Some(d) = duration {
                 let ns = retention(*d)?;
                 catalog
-                    .change(set_retention(database, ns))
+                    .change(set_retention(&target, ns))
                     .await
                     .map_err(failed)?;
             }
@@ -161,13 +216,36 @@ pub async fn run(
                     "the autogen retention policy is the database's own and cannot be dropped here; DROP DATABASE removes both".into(),
                 ));
             }
+            let change = Change::DeleteDatabase {
+                name: crate::catalog::v1_database(database, Some(name)),
+            };
             // 1.x: dropping a policy that does not exist succeeds.
-            done
+            match catalog.change(change).await {
+                Ok(_) | Err(CatalogError::DatabaseNotFound(_)) => done,
+                Err(e) => Err(failed(e)),
+            }
         }
         _ => Err(InfluxQlError::Invalid(
             "this statement does not change the catalog (this is a bug)".into(),
         )),
     }
+}
+
+/// The retention policies of `database` other than its own: `(retention, name)` of each live
+/// database `database/name`, in the order they were made.
+pub fn policy_databases<'a>(
+    snapshot: &'a shardline_shards::schema::CatalogSnapshot,
+    database: &str,
+) -> impl Iterator<Item = (Option<i64>, &'a str)> + 'a {
+    let prefix = format!("{database}/");
+    snapshot
+        .databases
+        .iter()
+        .filter(|d| d.deleted_at_ns.is_none())
+        .filter_map(move |d| {
+            let rp = d.name.strip_prefix(prefix.as_str())?;
+            (!rp.contains('/')).then_some((d.retention_ns, rp))
+        })
 }
 
 fn exists(catalog: &Catalog, database: &str) -> Result<(), InfluxQlError> {

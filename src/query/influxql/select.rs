@@ -55,7 +55,11 @@ pub(super) fn union_of<'a>(
     (tags.into_iter().collect(), fields.into_iter().collect())
 }
 
-pub(super) fn grouping(dims: &[Expr], now: i64, tz: Option<chrono_tz::Tz>) -> Result<Grouping, InfluxQlError> {
+pub(super) fn grouping(
+    dims: &[Expr],
+    now: i64,
+    tz: Option<chrono_tz::Tz>,
+) -> Result<Grouping, InfluxQlError> {
     let mut g = Grouping {
         interval: None,
         dims: Vec::new(),

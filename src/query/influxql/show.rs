@@ -88,6 +88,24 @@ pub async fn run(
                 Some(ns) => go_duration(ns),
                 None => "0s".to_string(),
             };
+            let mut rows = vec![vec![
+                s("autogen"),
+                s(&duration),
+                s("168h0m0s"),
+                V::I(1),
+                V::B(true),
+            ]];
+            // The database's other policies are the databases `db/rp`.
+            for (retention, rp) in super::manage::policy_databases(snapshot, &db.name) {
+                let duration = retention.map_or_else(|| "0s".to_string(), go_duration);
+                rows.push(vec![
+                    s(rp),
+                    s(&duration),
+                    s("168h0m0s"),
+                    V::I(1),
+                    V::B(false),
+                ]);
+            }
             answer.series.push(one_series(
                 "",
                 &[
@@ -97,13 +115,7 @@ pub async fn run(
                     "replicaN",
                     "default",
                 ],
-                vec![vec![
-                    s("autogen"),
-                    s(&duration),
-                    s("168h0m0s"),
-                    V::I(1),
-                    V::B(true),
-                ]],
+                rows,
             ));
         }
         Show::Measurements {
@@ -279,11 +291,18 @@ pub async fn run(
 
 /// `SHOW DATABASES`: every database not deleted, by name.
 pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
-    // In the order they were made, as 1.x lists them (ids are given in that order).
+    // In the order they were made, as 1.x lists them (ids are given in that order). A
+    // database `db/rp` of a live `db` is one of its retention policies, not a database.
+    let live_name = |n: &str| {
+        snapshot
+            .database(n)
+            .is_some_and(|d| d.deleted_at_ns.is_none())
+    };
     let mut live: Vec<_> = snapshot
         .databases
         .iter()
         .filter(|d| d.deleted_at_ns.is_none())
+        .filter(|d| !d.name.rsplit_once('/').is_some_and(|(db, _)| live_name(db)))
         .map(|d| (d.id, d.name.to_string()))
         .collect();
     live.sort_unstable();

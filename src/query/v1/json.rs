@@ -163,7 +163,11 @@ pub fn result(out: &mut Vec<u8>, piece: &Piece<'_>, epoch: Epoch) {
                 }
                 string(out, c);
             }
-            out.extend_from_slice(b"],\"values\":[");
+            out.push(b']');
+            // 1.x leaves out `values` when there are none (`omitempty`).
+            if !s.rows.is_empty() {
+                out.extend_from_slice(b",\"values\":[");
+            }
             for (j, (t, values)) in s.rows.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
@@ -180,7 +184,9 @@ pub fn result(out: &mut Vec<u8>, piece: &Piece<'_>, epoch: Epoch) {
                 }
                 out.push(b']');
             }
-            out.push(b']');
+            if !s.rows.is_empty() {
+                out.push(b']');
+            }
             if s.partial {
                 out.extend_from_slice(b",\"partial\":true");
             }

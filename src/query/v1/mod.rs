@@ -142,6 +142,8 @@ pub const DEFAULT_CHUNK_SIZE: usize = 10_000;
 pub struct V1Request {
     /// `db`: the database statements without their own read.
     pub database: Option<String>,
+    /// `rp`: the retention policy `SELECT`s without their own read.
+    pub policy: Option<String>,
     /// The query text, for the query log.
     pub text: String,
     /// The statements, parameters already bound.
@@ -229,7 +231,7 @@ pub(super) async fn answer(
     for (i, stmt) in req.statements.iter().enumerate() {
         let mut refused = None;
         if let (false, Some(size), Statement::Select(select)) = (failed, req.chunk_size, stmt) {
-            match open_stream(shared, req.database.as_deref(), select, now, size).await {
+            match open_stream(shared, &req, select, now, size).await {
                 Ok(Some(stream)) => {
                     drop(permit.take());
                     match send_stream(&req, &mut csv, i, stream).await {
@@ -262,7 +264,7 @@ pub(super) async fn answer(
         } else if let Some(e) = refused {
             Err(e)
         } else {
-            execute(shared, req.database.as_deref(), stmt, now)
+            execute(shared, &req, stmt, now)
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -409,23 +411,30 @@ enum StreamEnd {
 /// (else, or if its database is missing, the evaluator answers it, errors included).
 async fn open_stream(
     shared: &Shared,
-    default_db: Option<&str>,
+    req: &V1Request,
     select: &shardline_influxql::ast::Select,
     now: i64,
     size: usize,
 ) -> Result<Option<stream::RawStream>, String> {
-    let own = select.from.iter().find_map(|src| match src {
+    let (default_db, default_rp) = (req.database.as_deref(), req.policy.as_deref());
+    let own_rp = select.from.iter().find_map(|src| match src {
+        Source::Measurement(m) => m.policy.as_deref(),
+        Source::Subquery(_) => None,
+    });
+    let own_db = select.from.iter().find_map(|src| match src {
         Source::Measurement(m) => m.database.as_deref(),
         Source::Subquery(_) => None,
     });
-    let Some(name) = own.or(default_db).filter(|d| !d.is_empty()) else {
+    let Some(db) = own_db.or(default_db).filter(|d| !d.is_empty()) else {
         return Ok(None);
     };
-    let Some(db) = shared.catalog.snapshot().database(name).cloned() else {
+    let name = crate::catalog::v1_database(db, own_rp.or(default_rp));
+    let Some(db) = shared.catalog.snapshot().database(&name).cloned() else {
         return Ok(None);
     };
+    let select = within(select, &name, default_db, default_rp);
     let ctx = super::spilling_session(shared, db.clone()).map_err(|e| e.to_string())?;
-    stream::open(&ctx, &db, &db.name, select, now, size)
+    stream::open(&ctx, &db, &db.name, &select, now, size)
         .await
         .map_err(|e| e.to_string())
 }
@@ -518,13 +527,65 @@ pub fn own_database(stmt: &Statement) -> Option<&str> {
     }
 }
 
-/// Runs one statement against `default_db` (the request's `db`) or the one it names.
+/// The database a statement reads or changes: its own (`FROM "db"."rp"."m"`, `ON db`) or the
+/// request's `db`; for a `SELECT`, its retention policy (its own or the request's `rp`) names
+/// the database as [`crate::catalog::v1_database`] maps them.
+pub fn target_database(
+    stmt: &Statement,
+    default_db: Option<&str>,
+    default_rp: Option<&str>,
+) -> Option<String> {
+    let db = own_database(stmt)
+        .or(default_db)
+        .filter(|d| !d.is_empty())?;
+    match stmt {
+        Statement::Select(s) | Statement::Explain { select: s, .. } => {
+            let rp = s
+                .from
+                .iter()
+                .find_map(|src| match src {
+                    Source::Measurement(m) => m.policy.as_deref(),
+                    Source::Subquery(_) => None,
+                })
+                .or(default_rp);
+            Some(crate::catalog::v1_database(db, rp))
+        }
+        _ => Some(db.to_string()),
+    }
+}
+
+/// `select` with the database and policy left out of every source that names `target`, so
+/// it reads as a statement of that database (sources naming another one are kept, and refused
+/// when it runs).
+fn within(
+    select: &shardline_influxql::ast::Select,
+    target: &str,
+    default_db: Option<&str>,
+    default_rp: Option<&str>,
+) -> shardline_influxql::ast::Select {
+    let mut select = select.clone();
+    for src in &mut select.from {
+        if let Source::Measurement(m) = src {
+            let db = m.database.as_deref().or(default_db).unwrap_or_default();
+            let rp = m.policy.as_deref().or(default_rp);
+            if crate::catalog::v1_database(db, rp) == target {
+                m.database = None;
+                m.policy = None;
+            }
+        }
+    }
+    select
+}
+
+/// Runs one statement of `req` against the database it reads or changes.
 async fn execute(
     shared: &Shared,
-    default_db: Option<&str>,
+    req: &V1Request,
     stmt: &Statement,
     now: i64,
 ) -> Result<Answer, InfluxQlError> {
+    let default_db = req.database.as_deref();
+    let default_rp = req.policy.as_deref();
     let snapshot = shared.catalog.snapshot();
     if let Statement::Show(Show::Databases) = stmt {
         return Ok(show::databases(&snapshot));
@@ -532,11 +593,9 @@ async fn execute(
     if manage::changes_catalog(stmt) {
         return manage::run(&shared.catalog, stmt, default_db).await;
     }
-    let name = own_database(stmt)
-        .or(default_db)
-        .filter(|d| !d.is_empty())
+    let name = target_database(stmt, default_db, default_rp)
         .ok_or_else(|| InfluxQlError::Invalid("database name required".into()))?;
-    let Some(db) = snapshot.database(name).cloned() else {
+    let Some(db) = snapshot.database(&name).cloned() else {
         if let Statement::Show(s) = stmt {
             if !matches!(s, Show::RetentionPolicies { .. }) {
                 // 1.x answers schema questions about a missing database with nothing.
@@ -546,13 +605,24 @@ async fn execute(
                 });
             }
         }
+        // `db/rp` of a database that exists: the policy is what is missing.
+        if let Some((parent, rp)) = name.rsplit_once('/') {
+            if snapshot.database(parent).is_some() {
+                return Err(InfluxQlError::Invalid(format!(
+                    "retention policy not found: {rp}"
+                )));
+            }
+        }
         return Err(InfluxQlError::Invalid(format!(
             "database not found: {name}"
         )));
     };
     let ctx = session(shared, db.clone());
     match stmt {
-        Statement::Select(s) => select::run(&ctx, &db, &db.name, s, now).await,
+        Statement::Select(s) => {
+            let s = within(s, &name, default_db, default_rp);
+            select::run(&ctx, &db, &db.name, &s, now).await
+        }
         Statement::Show(s) => show::run(&ctx, &snapshot, &db, s, now).await,
         other => Err(InfluxQlError::NotYet(format!(
             "{} is not run by this server yet",
