@@ -26,6 +26,7 @@ pub mod json_strings;
 pub mod log;
 pub mod parquet;
 pub mod run;
+pub mod running;
 pub mod scan;
 pub mod shards;
 pub mod table;
@@ -150,6 +151,8 @@ struct Shared {
     store: Arc<dyn object_store::ObjectStore>,
     log: Arc<QueryLog>,
     runtime_env: Arc<RuntimeEnv>,
+    /// The v1 queries running now (`SHOW QUERIES`, `KILL QUERY`).
+    running: Arc<running::RunningQueries>,
     /// `--query-memory-limit`, for messages.
     memory_limit: usize,
     threads: usize,
@@ -185,6 +188,7 @@ impl Coordinator {
             store: config.store.clone(),
             log: Arc::new(QueryLog::default()),
             runtime_env,
+            running: Arc::default(),
             memory_limit: config.memory_limit,
             threads,
         });

@@ -409,3 +409,71 @@ fn retention_policies_are_databases_db_slash_rp() {
     let body = ok(&[("db", "d"), ("rp", "month"), ("q", q)]);
     assert!(body.contains("database not found: d/month"), "{body}");
 }
+
+#[test]
+fn show_queries_and_kill_query() {
+    use std::io::{Read, Write};
+    let s = Server::start(1);
+    for batch in 0..8i64 {
+        let mut lines = String::new();
+        for i in batch * 50_000..(batch + 1) * 50_000 {
+            lines.push_str(&format!(
+                "cpu,host=h{} v={i},w=\"{}\" {}\n",
+                i % 10,
+                "x".repeat(40),
+                i + 1
+            ));
+        }
+        let (st, b) = s.post("/write?db=d", lines.as_bytes());
+        assert_eq!(st, 204, "{b}");
+    }
+    // A chunked answer its client does not read (400,000 rows, ~30 MB: more than loopback's
+    // socket buffers hold): the query waits, running, for room.
+    let mut slow = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "GET /query?db=d&chunked=true&chunk_size=5&q=SELECT%20%2A%20FROM%20cpu HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let qid = s.wait_until("the query in SHOW QUERIES", || {
+        let (_, _, body) = v1(&s, &[("q", "SHOW QUERIES")]);
+        let doc = crate::harness::json(&body);
+        let rows = doc["results"][0]["series"][0]["values"].clone();
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r[1] == "SELECT * FROM cpu")
+            .map(|r| {
+                assert_eq!((r[2].as_str(), r[4].as_str()), (Some("d"), Some("running")));
+                r[0].as_i64().unwrap()
+            })
+            .ok_or(body)
+    });
+    let (_, _, body) = v1(&s, &[("q", &format!("KILL QUERY {qid}"))]);
+    assert_eq!(body, "{\"results\":[{\"statement_id\":0}]}\n");
+    // Reading again lets it see the kill: its answer ends with the statement's error.
+    slow.set_read_timeout(Some(crate::harness::PATIENCE))
+        .unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let last_line = answer
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .last()
+        .unwrap_or_default();
+    assert_eq!(
+        last_line,
+        "{\"results\":[{\"statement_id\":0,\"error\":\"query killed\"}]}"
+    );
+    s.wait_until("the query gone from SHOW QUERIES", || {
+        let (_, _, body) = v1(&s, &[("q", "SHOW QUERIES")]);
+        if body.contains("SELECT * FROM cpu") {
+            Err(body)
+        } else {
+            Ok(())
+        }
+    });
+    let (_, _, body) = v1(&s, &[("q", "KILL QUERY 99999999")]);
+    assert!(body.contains("no such query id: 99999999"), "{body}");
+}

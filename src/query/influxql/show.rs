@@ -313,6 +313,57 @@ pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
     }
 }
 
+/// `SHOW QUERIES`: the running v1 queries as 1.x lists them, durations cut to their largest
+/// unit (`3s`, `12ms`, `59µs`) as 1.x prints them.
+pub fn queries(running: &[crate::query::running::RunningQuery]) -> Answer {
+    let rows = running
+        .iter()
+        .map(|q| {
+            let ns = q.elapsed.as_nanos().min(i64::MAX as u128) as i64;
+            let unit = [1_000_000_000, 1_000_000, 1_000]
+                .into_iter()
+                .find(|u| ns >= *u)
+                .unwrap_or(1);
+            vec![
+                V::I(q.id as i64),
+                s(&q.text),
+                s(&q.database),
+                s(&go_duration_fine(ns - ns % unit)),
+                s("running"),
+            ]
+        })
+        .collect();
+    Answer {
+        series: vec![one_series(
+            "",
+            &["qid", "query", "database", "duration", "status"],
+            rows,
+        )],
+        no_time: true,
+    }
+}
+
+/// A duration as Go's `time.Duration.String` writes it, below a second too (`59µs`).
+fn go_duration_fine(ns: i64) -> String {
+    match ns {
+        0 => "0s".into(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", trim(n as f64 / 1e3)),
+        n if n < 1_000_000_000 => format!("{}ms", trim(n as f64 / 1e6)),
+        n if n < 60_000_000_000 => format!("{}s", trim(n as f64 / 1e9)),
+        n if n < 3_600_000_000_000 => {
+            let secs = n / 1_000_000_000;
+            format!("{}m{}s", secs / 60, secs % 60)
+        }
+        n => go_duration(n),
+    }
+}
+
+fn trim(x: f64) -> String {
+    let t = format!("{x:.6}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The database a `SHOW ... ON db` names.
 pub fn show_on(show: &Show) -> Option<&String> {
     match show {
@@ -471,4 +522,18 @@ fn escape_tag(s: &str) -> String {
     s.replace(',', "\\,")
         .replace('=', "\\=")
         .replace(' ', "\\ ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_as_go_prints_them() {
+        use super::go_duration_fine as d;
+        assert_eq!(d(0), "0s");
+        assert_eq!(d(59_000), "59µs");
+        assert_eq!(d(12_000_000), "12ms");
+        assert_eq!(d(3_000_000_000), "3s");
+        assert_eq!(d(90_000_000_000), "1m30s");
+        assert_eq!(d(7_200_000_000_000), "2h0m0s");
+    }
 }

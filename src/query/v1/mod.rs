@@ -20,6 +20,7 @@ use shardline_influxql::ast::{Show, Source, Statement};
 
 use super::influxql::values::V;
 use super::influxql::{self, manage, select, show, stream, Answer, InfluxQlError, SeriesRows};
+use super::running::Registration;
 use super::{send_bytes, session, QueryEvent, Shared};
 
 /// How times are written: RFC 3339 strings, or integers of a unit (`epoch=`).
@@ -218,6 +219,7 @@ pub(super) async fn answer(
     if req.reply.send_async(start).await.is_err() {
         return shared.log.finish(&log_db, id, 0, Some(GONE.into()));
     }
+    let registration = shared.running.register(id, &log_db, &req.text);
     let mut permit = Some(permit);
     let mut failed = false;
     let mut body = Vec::new();
@@ -234,7 +236,7 @@ pub(super) async fn answer(
             match open_stream(shared, &req, select, now, size).await {
                 Ok(Some(stream)) => {
                     drop(permit.take());
-                    match send_stream(&req, &mut csv, i, stream).await {
+                    match send_stream(&req, &mut csv, i, stream, &registration).await {
                         Ok(n) => rows += n,
                         Err(StreamEnd::Gone) => {
                             return shared.log.finish(&log_db, id, rows, Some(GONE.into()))
@@ -264,9 +266,10 @@ pub(super) async fn answer(
         } else if let Some(e) = refused {
             Err(e)
         } else {
-            execute(shared, &req, stmt, now)
-                .await
-                .map_err(|e| e.to_string())
+            tokio::select! {
+                done = execute(shared, &req, stmt, now) => done.map_err(|e| e.to_string()),
+                () = registration.until_killed() => Err(KILLED.to_string()),
+            }
         };
         drop(permit.take());
         failed |= outcome.is_err();
@@ -309,6 +312,8 @@ pub(super) async fn answer(
 }
 
 const GONE: &str = "cancelled before its end (the client went away, or the server stopped)";
+/// A statement's error when `KILL QUERY` stopped it.
+const KILLED: &str = "query killed";
 
 fn pieces_of(answer: &Answer) -> Vec<SeriesPiece<'_>> {
     answer
@@ -445,10 +450,18 @@ async fn send_stream(
     csv: &mut csv::CsvState,
     statement_id: usize,
     mut rows: stream::RawStream,
+    registration: &Registration,
 ) -> Result<u64, StreamEnd> {
     let mut sent = 0u64;
     loop {
-        let piece = match rows.next().await {
+        if registration.killed() {
+            return Err(StreamEnd::Failed(KILLED.into()));
+        }
+        let next = tokio::select! {
+            next = rows.next() => next,
+            () = registration.until_killed() => return Err(StreamEnd::Failed(KILLED.into())),
+        };
+        let piece = match next {
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) => return Err(StreamEnd::Failed(e.to_string())),
@@ -587,8 +600,17 @@ async fn execute(
     let default_db = req.database.as_deref();
     let default_rp = req.policy.as_deref();
     let snapshot = shared.catalog.snapshot();
-    if let Statement::Show(Show::Databases) = stmt {
-        return Ok(show::databases(&snapshot));
+    match stmt {
+        Statement::Show(Show::Databases) => return Ok(show::databases(&snapshot)),
+        Statement::Show(Show::Queries) => return Ok(show::queries(&shared.running.list())),
+        Statement::KillQuery { id, .. } => {
+            return if shared.running.kill(*id) {
+                Ok(Answer::default())
+            } else {
+                Err(InfluxQlError::Invalid(format!("no such query id: {id}")))
+            }
+        }
+        _ => {}
     }
     if manage::changes_catalog(stmt) {
         return manage::run(&shared.catalog, stmt, default_db).await;
