@@ -459,8 +459,7 @@ fn show_queries_and_kill_query() {
     let answer = String::from_utf8_lossy(&answer);
     let last_line = answer
         .lines()
-        .filter(|l| l.starts_with('{'))
-        .last()
+        .rfind(|l| l.starts_with('{'))
         .unwrap_or_default();
     assert_eq!(
         last_line,
