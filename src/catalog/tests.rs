@@ -401,6 +401,17 @@ fn a_log_missing_its_start_stops_startup() {
         for i in 0..5 {
             create_table(&c, "a", &format!("t{i}")).unwrap();
         }
+        // Checkpoints run in the background: wait (with a deadline) until one has removed
+        // the segment starting at record 1, rather than assume it has.
+        let store = FileStore::new(&catalog_dir(dir.path()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while store.segments().unwrap().first() == Some(&1) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
     // Lose the checkpoint: the segments it covered are gone, so the log no longer starts at
     // record 1.
