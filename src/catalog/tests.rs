@@ -403,7 +403,7 @@ fn a_log_missing_its_start_stops_startup() {
         }
         // Checkpoints run in the background: wait (with a deadline) until one has removed
         // the segment starting at record 1, rather than assume it has.
-        let store = FileStore::new(&catalog_dir(dir.path()));
+        let store = FileStore::new(catalog_dir(dir.path()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while store.segments().unwrap().first() == Some(&1) {
             assert!(
