@@ -52,7 +52,8 @@ pub use format::Format;
 use log::QueryLog;
 pub use run::{Language, Query, QueryStream};
 pub use shards::{
-    CacheJob, HereShard, ShardHandles, ShardJob, ShardStopped, ShardView, SnapshotJob, OFF_SHARD,
+    CacheJob, DeleteFailed, DeleteJob, FileSource, HereShard, ShardHandles, ShardJob, ShardStopped,
+    ShardView, SnapshotJob, OFF_SHARD,
 };
 
 /// For the fast JSON encoders' tests: `array` as a one-column batch named `name`, written as

@@ -4,7 +4,8 @@
 //! - Only the columns the scan needs are read (projection pushed into the reader), and row
 //!   groups whose `time` statistics miss the range are skipped.
 //! - Rows outside the time range or failing the tag filters are removed here: the scan
-//!   reports those filters `Exact`, as it does for the buffer.
+//!   reports those filters `Exact`, as it does for the buffer. So are the rows the file's
+//!   tombstones delete (their tags are read for that even when not asked for).
 //! - A column the file lacks (added to the table after the file was written) reads as nulls;
 //!   tags are read as `Utf8View`, like the buffer's.
 
@@ -25,7 +26,8 @@ use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::statistics::Statistics as ParquetStatistics;
-use shardline_shards::persist::ParquetFile;
+use shardline_shards::persist::tombstone::kept_rows;
+use shardline_shards::persist::{ParquetFile, Tombstone};
 
 /// Rows per batch read.
 const READ_BATCH_ROWS: usize = 16 * 1024;
@@ -47,6 +49,7 @@ pub fn read_file(
     store: Arc<dyn ObjectStore>,
     file: &ParquetFile,
     read: Arc<FileRead>,
+    deletes: Arc<[Tombstone]>,
 ) -> BoxStream<'static, Result<RecordBatch, DataFusionError>> {
     let path = file.location();
     let size = file.size_bytes;
@@ -59,6 +62,7 @@ pub fn read_file(
         let mut wanted: Vec<&str> = read.columns.iter().map(|(n, _)| n.as_str()).collect();
         wanted.push("time");
         wanted.extend(read.tag_filters.iter().map(|(n, _)| n.as_str()));
+        wanted.extend(deletes.iter().flat_map(|t| t.columns()));
         let mut roots: Vec<usize> = wanted
             .iter()
             .filter_map(|n| file_schema.index_of(n).ok())
@@ -90,7 +94,7 @@ pub fn read_file(
             stream
                 .map_err(|e| DataFusionError::External(Box::new(e)))
                 .and_then(move |b| {
-                    let r = to_output(&b, &read2).map_err(DataFusionError::from);
+                    let r = to_output(&b, &read2, &deletes).map_err(DataFusionError::from);
                     async move { r }
                 })
                 .try_filter(|b| futures::future::ready(b.num_rows() > 0)),
@@ -109,7 +113,11 @@ pub fn read_file(
 }
 
 /// Filters a file batch and shapes it as the output.
-fn to_output(b: &RecordBatch, read: &FileRead) -> Result<RecordBatch, arrow::error::ArrowError> {
+fn to_output(
+    b: &RecordBatch,
+    read: &FileRead,
+    deletes: &[Tombstone],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let mut keep: Option<BooleanArray> = None;
     let mut and = |m: BooleanArray| {
         keep = Some(match keep.take() {
@@ -130,6 +138,9 @@ fn to_output(b: &RecordBatch, read: &FileRead) -> Result<RecordBatch, arrow::err
                 .map(|v| v.map(|v| v >= read.time_min && v <= read.time_max))
                 .collect());
         }
+    }
+    if let Some(kept) = kept_rows(deletes, b)? {
+        and(kept);
     }
     for (name, values) in &read.tag_filters {
         let m: BooleanArray = match b.column_by_name(name) {

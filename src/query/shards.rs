@@ -26,7 +26,17 @@ use shardline_shards::schema::TableSchema;
 
 use crate::catalog::CacheKind;
 use shardline_shards::buffer::ShardBuffer;
-use shardline_shards::persist::{Manifest, ParquetFile};
+use shardline_shards::persist::{Manifest, ParquetFile, Tombstone};
+
+/// Why a deletion was not recorded everywhere. Shards that did record it keep it: the
+/// deletion is then in effect on some shards only until it is repeated.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteFailed {
+    #[error("shard {0} is shutting down")]
+    Stopped(usize),
+    #[error("shard {shard} could not record the deletion: {reason}")]
+    Shard { shard: usize, reason: String },
+}
 
 /// A shard could not answer: it is shutting down.
 #[derive(Debug, thiserror::Error)]
@@ -59,13 +69,20 @@ pub struct SnapshotJob {
     pub reply: oneshot::Sender<ShardTableSnapshot>,
 }
 
+/// A Parquet file to read, and the deletions its rows are read through (usually none).
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    pub file: ParquetFile,
+    pub deletes: Arc<[Tombstone]>,
+}
+
 /// One shard's sources of one table, oldest first within each kind.
 #[derive(Debug, Clone)]
 pub struct ShardTableSnapshot {
     pub shard: usize,
     pub shard_count: usize,
     /// Parquet files overlapping the requested time range, by (epoch, id).
-    pub files: Vec<ParquetFile>,
+    pub files: Vec<FileSource>,
     /// Frozen buffer (if it has the table), then the active buffer (if it has it).
     pub buffers: Vec<TableSnapshot>,
     /// Whether the buffer snapshots carry every tag (requested ones first).
@@ -154,18 +171,30 @@ impl SnapshotJob {
     /// Answers the job from a shard's holdings.
     pub fn answer(self, view: &ShardView<'_>) {
         let req = &self.request;
-        let mut files: Vec<ParquetFile> = view
+        let mut files: Vec<FileSource> = view
             .manifests
             .iter()
-            .flat_map(|m| m.files.iter())
-            .filter(|f| {
+            .enumerate()
+            .flat_map(|(k, m)| m.files.iter().map(move |f| (k, m, f)))
+            .filter(|(_, _, f)| {
                 f.database_id == self.database_id
                     && f.table_id == self.table_id
                     && f.overlaps(req.time_min, req.time_max)
             })
-            .cloned()
+            .map(|(k, m, f)| {
+                // A file answers to its own manifest's tombstones and, in an adopted
+                // manifest, to this shard's too (the deletions it recorded since).
+                let mut deletes = m.covering(f, true);
+                if k > 0 {
+                    deletes.extend(view.manifests[0].covering(f, false));
+                }
+                FileSource {
+                    file: f.clone(),
+                    deletes: deletes.into(),
+                }
+            })
             .collect();
-        files.sort_by_key(ParquetFile::order);
+        files.sort_by_key(|f| f.file.order());
         let tables: Vec<_> = [view.frozen, Some(view.active)]
             .into_iter()
             .flatten()
@@ -173,7 +202,7 @@ impl SnapshotJob {
             .collect();
         let mut spans: Vec<Span> = files
             .iter()
-            .map(|f| Span::of_file(f, req.time_min, req.time_max))
+            .map(|f| Span::of_file(&f.file, req.time_min, req.time_max))
             .collect();
         for t in &tables {
             if let Some((lo, hi)) = t.time_range() {
@@ -207,6 +236,14 @@ impl SnapshotJob {
             all_tags,
         });
     }
+}
+
+/// Deletions for one shard to record: each shard gets the same tombstones and stamps them
+/// with its own WAL position (see `shardline_shards::persist::tombstone`).
+#[derive(Debug)]
+pub struct DeleteJob {
+    pub tombstones: Vec<Tombstone>,
+    pub reply: oneshot::Sender<Result<(), String>>,
 }
 
 /// A query of one cache's share on a shard.
@@ -273,6 +310,8 @@ pub enum ShardJob {
     Snapshot(SnapshotJob),
     /// Answered by the shard itself, from its caches (see [`CacheJob::answer`]).
     Cache(CacheJob),
+    /// A deletion to record: answered by the shard's snapshot task, once durable.
+    Delete(DeleteJob),
     /// Every Parquet file of a database this shard lists.
     Files {
         database_id: u32,
@@ -297,6 +336,12 @@ impl ShardJob {
             ShardJob::Cache(j) => {
                 let id = j.cache_id;
                 let _ = j.reply.send(Err(CacheError::NotFound(id)));
+            }
+            ShardJob::Delete(j) => {
+                let _ = j.reply.send(Err(
+                    "a deletion reached a shard view instead of its snapshot task (this is a bug)"
+                        .into(),
+                ));
             }
         }
     }
@@ -393,6 +438,30 @@ impl ShardHandles {
             out.push(answer.map_err(|e| DataFusionError::External(Box::new(e)))?);
         }
         Ok(out)
+    }
+
+    /// Records `tombstones` on every shard: returns once each has them durable, from when on
+    /// no query sees the rows they delete.
+    pub async fn delete(&self, tombstones: Vec<Tombstone>) -> Result<(), DeleteFailed> {
+        let mut pending = Vec::with_capacity(self.len());
+        for shard in 0..self.len() {
+            let (tx, rx) = oneshot::channel();
+            let job = DeleteJob {
+                tombstones: tombstones.clone(),
+                reply: tx,
+            };
+            self.0[shard]
+                .send_async(ShardJob::Delete(job))
+                .await
+                .map_err(|_| DeleteFailed::Stopped(shard))?;
+            pending.push((shard, rx));
+        }
+        for (shard, rx) in pending {
+            rx.await
+                .map_err(|_| DeleteFailed::Stopped(shard))?
+                .map_err(|reason| DeleteFailed::Shard { shard, reason })?;
+        }
+        Ok(())
     }
 
     /// Every Parquet file of a database, from all shards.

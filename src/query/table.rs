@@ -42,12 +42,12 @@ use datafusion::physical_plan::{
 use shardline_shards::buffer::snapshot::{SnapshotRequest, TableSnapshot};
 use shardline_shards::schema::{ColumnType, TableSchema};
 
+use super::shards::FileSource;
 use arrow::array::RecordBatch;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use shardline_shards::persist::merge::{merge_last_write_wins, PointKey};
-use shardline_shards::persist::ParquetFile;
 
 use super::parquet::{read_file, FileRead};
 use super::scan::{narrow_time, OutputColumn, SnapshotBatches};
@@ -197,7 +197,7 @@ impl TableProvider for BufferTable {
         let foreign = answers
             .iter()
             .flat_map(|a| a.files.iter())
-            .any(|f| f.shard_count as usize != shards);
+            .any(|f| f.file.shard_count as usize != shards);
         if foreign && answers.iter().any(|a| !a.all_tags) {
             answers = take(true).await?;
         }
@@ -239,7 +239,7 @@ impl TableProvider for BufferTable {
 #[derive(Debug, Clone)]
 enum Unit {
     Buffer(TableSnapshot),
-    File(ParquetFile),
+    File(FileSource),
     /// Sources that may share points, oldest first: read in full and merged.
     Merge(Vec<Unit>),
 }
@@ -264,8 +264,8 @@ fn plan_partitions(
     let mut sources: Vec<Option<Source>> = Vec::new();
     for a in answers {
         for f in a.files {
-            let span = Span::of_file(&f, time_min, time_max);
-            let (epoch, id) = f.order();
+            let span = Span::of_file(&f.file, time_min, time_max);
+            let (epoch, id) = f.file.order();
             sources.push(Some(Source {
                 shard: a.shard,
                 age: (0, epoch, id),
@@ -583,7 +583,7 @@ fn unit_stats(
                 }
             }
         }
-        Unit::File(f) => {
+        Unit::File(FileSource { file: f, .. }) => {
             *rows += f.row_count as usize;
             time(f.min_time, f.max_time);
         }
@@ -934,10 +934,10 @@ impl PartitionReader {
                 .with_dynamic_filters(pushed);
                 futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from))).boxed()
             }
-            Unit::File(f) if !f.overlaps(lo, hi) => futures::stream::empty().boxed(),
+            Unit::File(f) if !f.file.overlaps(lo, hi) => futures::stream::empty().boxed(),
             Unit::File(f) => {
                 let read = self.file_read(self.schema.clone(), self.output_read(), lo, hi);
-                read_file(self.store.clone(), &f, read)
+                read_file(self.store.clone(), &f.file, read, f.deletes)
             }
             Unit::Merge(members) => futures::stream::once(async move {
                 match self.merge(members, lo, hi, pushed).await {
@@ -982,11 +982,11 @@ impl PartitionReader {
                     }
                 }
                 Unit::File(f) => {
-                    if !f.overlaps(lo, hi) {
+                    if !f.file.overlaps(lo, hi) {
                         continue;
                     }
                     let read = self.file_read(full_schema.clone(), full_read.clone(), lo, hi);
-                    let mut s = read_file(self.store.clone(), &f, read);
+                    let mut s = read_file(self.store.clone(), &f.file, read, f.deletes);
                     while let Some(b) = s.next().await {
                         inputs.push(b?);
                     }

@@ -22,7 +22,8 @@ use arrow::array::RecordBatch;
 use shardline_shards::cache::files::read_schema;
 use shardline_shards::cache::FileBackfill;
 use shardline_shards::persist::compact::read_each;
-use shardline_shards::persist::ParquetFile;
+use shardline_shards::persist::tombstone::without_deleted;
+use shardline_shards::persist::{ParquetFile, Tombstone};
 
 use super::shard::ShardCtx;
 
@@ -48,12 +49,11 @@ pub async fn run(ctx: Rc<ShardCtx>) {
     }
 }
 
-/// This shard's files of the job's table that may hold rows it wants, newest first.
-fn files_for(ctx: &ShardCtx, job: &FileBackfill) -> Vec<ParquetFile> {
-    let mut files: Vec<ParquetFile> = ctx
-        .persist
-        .manifest
-        .borrow()
+/// This shard's files of the job's table that may hold rows it wants, newest first, each
+/// with the tombstones whose rows it must leave out.
+fn files_for(ctx: &ShardCtx, job: &FileBackfill) -> Vec<(ParquetFile, Vec<Tombstone>)> {
+    let manifest = ctx.persist.manifest.borrow();
+    let mut files: Vec<(ParquetFile, Vec<Tombstone>)> = manifest
         .files
         .iter()
         .filter(|f| {
@@ -63,9 +63,9 @@ fn files_for(ctx: &ShardCtx, job: &FileBackfill) -> Vec<ParquetFile> {
                 && f.shard_index as usize == ctx.id
                 && f.max_time >= job.since_ns
         })
-        .cloned()
+        .map(|f| (f.clone(), manifest.covering(f, true)))
         .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.order()));
+    files.sort_by_key(|(f, _)| std::cmp::Reverse(f.order()));
     files
 }
 
@@ -91,10 +91,14 @@ async fn backfill(ctx: &Rc<ShardCtx>, job: FileBackfill) {
     let reader = std::thread::Builder::new()
         .name(format!("cache-backfill-{}", ctx.id))
         .spawn(move || {
-            for f in &files {
+            for (f, deletes) in &files {
                 let mut open = true;
-                let read = read_each(&storage, f, &schema, since_ns, |b| {
-                    open = tx.send(Ok(b)).is_ok();
+                // Read with the tags deletions test, then shaped back as the caches want.
+                let wide = with_columns_of(&schema, deletes);
+                let read = read_each(&storage, f, &wide, since_ns, |b| {
+                    let b = without_deleted(deletes, b)
+                        .and_then(|b| b.project(&(0..schema.fields().len()).collect::<Vec<_>>()));
+                    open = tx.send(b.map_err(|e| e.to_string())).is_ok();
                     open
                 });
                 if let Err(e) = read {
@@ -154,4 +158,21 @@ async fn backfill(ctx: &Rc<ShardCtx>, job: FileBackfill) {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "caches backfilled from files"
     );
+}
+
+/// `schema` followed by the tag columns `deletes` test that it lacks (as strings).
+fn with_columns_of(
+    schema: &arrow::datatypes::SchemaRef,
+    deletes: &[Tombstone],
+) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for t in deletes {
+        for name in t.predicate.tags() {
+            if !fields.iter().any(|f| f.name() == name) {
+                fields.push(Field::new(name, DataType::Utf8, true));
+            }
+        }
+    }
+    std::sync::Arc::new(Schema::new(fields))
 }

@@ -20,16 +20,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shardline_shards::buffer::ShardBuffer;
-use shardline_shards::persist::{persist_buffer, Manifest, ShardLayout, SnapshotCover, Storage};
+use shardline_shards::persist::{
+    persist_buffer, Manifest, ShardLayout, SnapshotCover, Storage, Tombstone,
+};
 use shardline_shards::wal::{DmaStore, Wal};
 
 use super::layout::Absorption;
 use crate::catalog::Catalog;
+use crate::query::DeleteJob;
 
 /// How often the snapshot task looks at the buffer's age (and retries a failed snapshot).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// Wait after a failed snapshot before the next attempt.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Deletions a shard holds waiting for its snapshot task; more are refused (retry later).
+pub const MAX_PENDING_DELETES: usize = 64;
 
 /// Persistence settings shared by every shard.
 #[derive(Debug, Clone)]
@@ -89,6 +94,11 @@ pub struct PersistState {
     row_bytes: Cell<usize>,
     /// When files were last checked against retention and deletions.
     expiry_checked: Cell<Option<Instant>>,
+    /// Deletions for the next snapshot to record (at most [`MAX_PENDING_DELETES`]).
+    deletes: RefCell<Vec<DeleteJob>>,
+    /// Tables (database id, table id) rows were deleted from since the shard's caches last
+    /// looked: their caches are rebuilt (see `ShardCtx::sync_caches`).
+    pub deleted_from: RefCell<Vec<(u32, u32)>>,
 }
 
 /// A frozen buffer and what persisting it covers.
@@ -146,6 +156,8 @@ impl PersistState {
             compaction_checked: Cell::new(None),
             row_bytes: Cell::new(256),
             expiry_checked: Cell::new(None),
+            deletes: RefCell::new(Vec::new()),
+            deleted_from: RefCell::new(Vec::new()),
         }
     }
 
@@ -203,11 +215,22 @@ impl PersistState {
         }
     }
 
+    /// Queues a deletion for the snapshot task; hands it back when the queue is full.
+    pub fn request_delete(&self, req: DeleteJob) -> Result<(), DeleteJob> {
+        let mut q = self.deletes.borrow_mut();
+        if q.len() >= MAX_PENDING_DELETES {
+            return Err(req);
+        }
+        q.push(req);
+        self.wake.notify(1);
+        Ok(())
+    }
+
     fn due(&self, active: &ShardBuffer) -> bool {
         if self.running.get() {
             return false;
         }
-        if self.frozen.borrow().is_some() {
+        if self.frozen.borrow().is_some() || !self.deletes.borrow().is_empty() {
             return true; // a failed snapshot to retry
         }
         if active.is_empty() {
@@ -271,12 +294,18 @@ pub async fn snapshot_loop(ctx: Host<'_>) {
 }
 
 /// Freezes the active buffer (unless a failed snapshot's frozen buffer is waiting) and
-/// persists it.
+/// persists it. A fresh freeze also records the deletions waiting: their tombstones go into
+/// the manifest listing the frozen rows' files, stamped with the WAL segment the freeze
+/// covered, so they hide exactly the rows written before them (see `persist::tombstone`).
 async fn snapshot(ctx: &Host<'_>) -> Result<(), String> {
     let p = &ctx.persist;
     p.running.set(true);
+    let retry = p.frozen.borrow().clone();
+    let deletes = match retry {
+        Some(_) => Vec::new(),
+        None => std::mem::take(&mut *p.deletes.borrow_mut()),
+    };
     let result = async {
-        let retry = p.frozen.borrow().clone();
         let frozen = match retry {
             Some(f) => f,
             None => freeze(ctx).await?,
@@ -284,7 +313,12 @@ async fn snapshot(ctx: &Host<'_>) -> Result<(), String> {
         let started = Instant::now();
         let storage = p.config.storage.clone();
         let catalog = ctx.catalog.snapshot();
-        let manifest = Manifest::clone(&p.manifest.borrow());
+        let mut manifest = Manifest::clone(&p.manifest.borrow());
+        let tombstones: Vec<Tombstone> = deletes
+            .iter()
+            .flat_map(|d| d.tombstones.iter().cloned())
+            .collect();
+        manifest.add_tombstones(tombstones, p.config.epoch, frozen.cover.wal_covered);
         let layout = p.layout(ctx.id);
         let wal_dir = p.wal_dir.clone();
         let job = frozen.clone();
@@ -318,6 +352,11 @@ async fn snapshot(ctx: &Host<'_>) -> Result<(), String> {
         *p.frozen.borrow_mut() = None;
         *p.last_error.borrow_mut() = None;
         p.absorption.absorbed(ctx.id, &frozen.cover.absorbed_epochs);
+        p.deleted_from.borrow_mut().extend(
+            deletes
+                .iter()
+                .flat_map(|d| d.tombstones.iter().map(|t| (t.database_id, t.table_id))),
+        );
         tracing::info!(
             shard = ctx.id,
             rows = frozen.buffer.rows(),
@@ -331,6 +370,9 @@ async fn snapshot(ctx: &Host<'_>) -> Result<(), String> {
     .await;
     p.running.set(false);
     p.changed.notify(usize::MAX);
+    for d in deletes {
+        let _ = d.reply.send(result.clone());
+    }
     result
 }
 
@@ -478,7 +520,72 @@ async fn maintain(ctx: &Host<'_>) -> Result<bool, String> {
     if tidied {
         return Ok(true);
     }
+    if rewrite_once(ctx).await? {
+        return Ok(true);
+    }
     compact_once(ctx).await
+}
+
+/// Rewrites one file of this shard's manifest that a tombstone covers, without the rows it
+/// deletes; with none left, drops the tombstones that cover no file any more. Returns
+/// whether it did anything.
+async fn rewrite_once(ctx: &Host<'_>) -> Result<bool, String> {
+    use shardline_shards::persist::{compact, tombstone};
+    let p = &ctx.persist;
+    let mut manifest = Manifest::clone(&p.manifest.borrow());
+    if manifest.tombstones.is_empty() {
+        return Ok(false);
+    }
+    let catalog = ctx.catalog.snapshot();
+    let target = tombstone::first_covered(&manifest).and_then(|i| {
+        let f = &manifest.files[i];
+        let db = catalog.database_by_id(f.database_id)?;
+        let table = db.table_by_id(f.table_id)?;
+        // A deleted table's files only wait for removal (see `tidy`).
+        db.deleted_at(table)
+            .is_none()
+            .then(|| (i, db.name.to_string(), table.clone()))
+    });
+    let storage = p.config.storage.clone();
+    let id = ctx.id;
+    let Some((i, db_name, table)) = target else {
+        let adopted: Vec<Arc<Manifest>> =
+            p.adopted.borrow().iter().map(|(_, m)| m.clone()).collect();
+        let others: Vec<&Manifest> = adopted.iter().map(|m| &**m).collect();
+        if manifest.drop_spent_tombstones(&others) == 0 {
+            return Ok(false);
+        }
+        let next = on_thread(format!("persist-{id}"), move || {
+            manifest.save_next(&storage, id).map_err(|e| e.to_string())
+        })
+        .await?;
+        *p.manifest.borrow_mut() = Arc::new(next);
+        return Ok(true);
+    };
+    let layout = p.layout(ctx.id);
+    let delete_after = crate::now_ns().saturating_add(p.config.file_delete_delay.as_nanos() as i64);
+    p.running.set(true);
+    let path = manifest.files[i].path.clone();
+    let result = on_thread(format!("rewrite-{id}"), move || {
+        compact::compact_run(
+            &storage,
+            manifest,
+            &[i],
+            &table,
+            &db_name,
+            &layout,
+            delete_after,
+        )
+        .and_then(|m| m.save_next(&storage, id))
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    p.running.set(false);
+    p.changed.notify(usize::MAX);
+    let next = result?;
+    tracing::info!(shard = id, file = %path, "rewrote a file without its deleted rows");
+    *p.manifest.borrow_mut() = Arc::new(next);
+    Ok(true)
 }
 
 /// Merges one run of small files of this shard's manifest, if compaction finds one.

@@ -328,6 +328,10 @@ impl ShardCtx {
     /// not changed.
     pub fn sync_caches(&self, snapshot: &CatalogSnapshot) {
         let mut caches = self.caches.borrow_mut();
+        // Caches may hold values of deleted rows: rebuilt from what is left.
+        for (db, table) in self.persist.deleted_from.borrow_mut().drain(..) {
+            caches.forget_table(db, table);
+        }
         if caches.synced_with(snapshot) {
             return;
         }
@@ -436,6 +440,15 @@ impl ShardCtx {
             let job = match job {
                 crate::query::ShardJob::Cache(c) => {
                     crate::query::HereShard::answer_cache(self, c);
+                    continue;
+                }
+                crate::query::ShardJob::Delete(d) => {
+                    if let Err(d) = self.persist.request_delete(d) {
+                        let _ = d.reply.send(Err(format!(
+                            "{} deletions are already waiting on this shard; retry later",
+                            super::persist::MAX_PENDING_DELETES
+                        )));
+                    }
                     continue;
                 }
                 other => other,

@@ -15,6 +15,7 @@ mod persist;
 mod protocol;
 mod query;
 mod queues;
+mod v1_delete;
 mod v1_golden;
 mod v1_query;
 mod v1_replays;

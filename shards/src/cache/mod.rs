@@ -295,6 +295,14 @@ impl ShardCaches {
         self.added_since_measure = 0;
     }
 
+    /// Drops the caches of a table (rows of it were deleted): the next [`Self::sync`] builds
+    /// them again from what the shard still holds.
+    pub fn forget_table(&mut self, db_id: u32, table_id: u32) {
+        if self.tables.remove(&(db_id, table_id)).is_some() {
+            self.version = None;
+        }
+    }
+
     /// Whether the set of caches matches `snapshot`'s.
     pub fn synced_with(&self, snapshot: &CatalogSnapshot) -> bool {
         self.version == Some(snapshot.version)

@@ -27,6 +27,7 @@ use crate::schema::{ColumnType, TableSchema};
 use super::manifest::{Garbage, Manifest, ParquetFile};
 use super::merge::{merge_last_write_wins, PointKey};
 use super::storage::Storage;
+use super::tombstone::without_deleted;
 use super::writer::{encode_batches, file_schema};
 use super::{file_path, PersistError, ShardLayout};
 
@@ -222,8 +223,10 @@ fn read_each_from<T: parquet::file::reader::ChunkReader + 'static>(
     Ok(())
 }
 
-/// Merges one run of files (indices into `manifest.files`) into a new file and returns the
-/// manifest that swaps it in (not yet saved). `delete_after_ns` is when the inputs may go.
+/// Merges one run of files (indices into `manifest.files`) into a new file, leaving out the
+/// rows the manifest's tombstones delete, and returns the manifest that swaps it in (not yet
+/// saved; without a new file if no row is left). A run of one file rewrites it without its
+/// deleted rows. `delete_after_ns` is when the inputs may go.
 pub fn compact_run(
     storage: &Storage,
     mut manifest: Manifest,
@@ -237,7 +240,11 @@ pub fn compact_run(
     let inputs: Vec<ParquetFile> = run.iter().map(|&i| manifest.files[i].clone()).collect();
     let mut batches = Vec::new();
     for f in &inputs {
-        batches.extend(read_shaped(storage, f, &schema)?);
+        // Rows deletions hide are left out here: the result is no longer covered by them.
+        let deletes = manifest.covering(f, true);
+        for b in read_shaped(storage, f, &schema)? {
+            batches.push(without_deleted(&deletes, b)?);
+        }
     }
     let columns = table.columns_in_order();
     let key = PointKey {
@@ -249,16 +256,27 @@ pub fn compact_run(
     let rows: u64 = merged.iter().map(|b| b.num_rows() as u64).sum();
     let min_time = inputs.iter().map(|f| f.min_time).min().unwrap_or(0);
     let max_time = inputs.iter().map(|f| f.max_time).max().unwrap_or(0);
+    let newest = inputs
+        .iter()
+        .max_by_key(|f| f.order())
+        .expect("runs are not empty")
+        .clone();
+    let gone: Vec<u64> = inputs.iter().map(|f| f.id).collect();
+    manifest.files.retain(|f| !gone.contains(&f.id));
+    manifest.garbage.extend(inputs.iter().map(|f| Garbage {
+        path: f.path.clone(),
+        delete_after_ns,
+    }));
+    if rows == 0 {
+        // Every row was deleted: nothing to write.
+        return Ok(manifest);
+    }
     let bytes = encode_batches(Arc::clone(&schema), &merged)?;
     let id = manifest.next_file_id;
     manifest.next_file_id += 1;
     let path = file_path(database, &table.name, min_time, layout.index, id);
     let size_bytes = bytes.len() as u64;
     storage.put_durable(&path, bytes)?;
-    let newest = inputs
-        .iter()
-        .max_by_key(|f| f.order())
-        .expect("runs have two files or more");
     let out = ParquetFile {
         id,
         path: path.to_string(),
@@ -273,13 +291,12 @@ pub fn compact_run(
         shard_index: newest.shard_index,
         epoch: newest.epoch,
         sort_id: Some(newest.order().1),
+        // Inputs share one layout epoch (see `plan`): the result holds their newest segment.
+        wal_max: inputs.iter().map(|f| f.wal_max).max().unwrap_or(0),
+        // Every tombstone recorded so far either covered an input and was applied above,
+        // or covered none of them, so none can cover the result.
+        deletes_applied: manifest.last_tombstone_id,
     };
-    let gone: Vec<u64> = inputs.iter().map(|f| f.id).collect();
-    manifest.files.retain(|f| !gone.contains(&f.id));
     manifest.files.push(out);
-    manifest.garbage.extend(inputs.into_iter().map(|f| Garbage {
-        path: f.path,
-        delete_after_ns,
-    }));
     Ok(manifest)
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use object_store::path::Path;
 
 use super::storage::Storage;
+use super::tombstone::Tombstone;
 use super::PersistError;
 
 /// Versions kept besides the newest (older ones are deleted as new ones land).
@@ -45,6 +46,15 @@ pub struct ParquetFile {
     /// last-write-wins order it takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort_id: Option<u64>,
+    /// The newest segment of its shard's WAL whose rows it may hold: a deletion stamped with
+    /// a later segment does not touch it (0 in files from before deletions existed, which
+    /// every deletion covers).
+    #[serde(default)]
+    pub wal_max: u64,
+    /// The newest tombstone of its manifest whose rows it was written without (see
+    /// [`super::tombstone`]).
+    #[serde(default)]
+    pub deletes_applied: u64,
 }
 
 /// A file no manifest lists any more, to delete once no query can be reading it.
@@ -89,6 +99,12 @@ pub struct Manifest {
     /// Files replaced (by compaction) or expired, awaiting deletion.
     #[serde(default)]
     pub garbage: Vec<Garbage>,
+    /// Deletions still hiding rows of listed files (see [`super::tombstone`]).
+    #[serde(default)]
+    pub tombstones: Vec<Tombstone>,
+    /// The id of the newest tombstone ever recorded here (0: none); ids only grow.
+    #[serde(default)]
+    pub last_tombstone_id: u64,
 }
 
 fn prefix(shard: usize) -> Path {
@@ -100,6 +116,42 @@ fn version_path(shard: usize, version: u64) -> Path {
 }
 
 impl Manifest {
+    /// Records deletions made when the shard's WAL had reached segment `wal_covered` under
+    /// layout `epoch`, giving each the next id.
+    pub fn add_tombstones(&mut self, stones: Vec<Tombstone>, epoch: u64, wal_covered: u64) {
+        for mut t in stones {
+            self.last_tombstone_id += 1;
+            t.id = self.last_tombstone_id;
+            t.epoch = epoch;
+            t.wal_covered = wal_covered;
+            self.tombstones.push(t);
+        }
+    }
+
+    /// The tombstones hiding rows of `file`; `same_manifest`: `file` is one of this
+    /// manifest's.
+    pub fn covering(&self, file: &ParquetFile, same_manifest: bool) -> Vec<Tombstone> {
+        self.tombstones
+            .iter()
+            .filter(|t| t.covers(file, same_manifest))
+            .cloned()
+            .collect()
+    }
+
+    /// Drops the tombstones that cover none of this manifest's files nor any of `others`'
+    /// (manifests whose files this one's tombstones also apply to); returns how many went.
+    pub fn drop_spent_tombstones(&mut self, others: &[&Manifest]) -> usize {
+        let before = self.tombstones.len();
+        let files = &self.files;
+        self.tombstones.retain(|t| {
+            files.iter().any(|f| t.covers(f, true))
+                || others
+                    .iter()
+                    .any(|m| m.files.iter().any(|f| t.covers(f, false)))
+        });
+        before - self.tombstones.len()
+    }
+
     /// The newest readable manifest of `shard` (the default, empty one if none exists).
     pub fn load(storage: &Storage, shard: usize) -> Result<Manifest, PersistError> {
         let mut versions: Vec<(u64, Path)> = storage
@@ -179,6 +231,8 @@ mod tests {
             shard_index: 0,
             epoch: 0,
             sort_id: None,
+            wal_max: 0,
+            deletes_applied: 0,
         }
     }
 

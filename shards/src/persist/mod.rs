@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod merge;
 pub mod storage;
 pub mod sweep;
+pub mod tombstone;
 pub mod writer;
 
 use object_store::path::Path;
@@ -22,6 +23,7 @@ use crate::schema::CatalogSnapshot;
 
 pub use manifest::{Manifest, ParquetFile};
 pub use storage::Storage;
+pub use tombstone::{TagPredicate, Tombstone};
 
 /// Errors of persistence, phrased for an operator.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,8 @@ pub fn persist_buffer(
                 shard_index: layout.index as u32,
                 epoch: layout.epoch,
                 sort_id: None,
+                wal_max: cover.wal_covered,
+                deletes_applied: 0,
             });
             Ok(())
         })?;

@@ -95,6 +95,8 @@ mod tests {
             shard_index: 0,
             epoch: 0,
             sort_id: None,
+            wal_max: 0,
+            deletes_applied: 0,
         }
     }
 

@@ -184,6 +184,8 @@ fn meta(id: u64, rows: u64, min: i64, epoch: u64, index: u32) -> ParquetFile {
         shard_index: index,
         epoch,
         sort_id: None,
+        wal_max: 0,
+        deletes_applied: 0,
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod aggregate;
 pub mod condition;
+pub mod delete;
 pub mod eval;
 pub mod fast;
 pub mod fields;

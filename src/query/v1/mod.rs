@@ -646,6 +646,9 @@ async fn execute(
             select::run(&ctx, &db, &db.name, &s, now).await
         }
         Statement::Show(s) => show::run(&ctx, &snapshot, &db, s, now).await,
+        Statement::Delete { .. } | Statement::DropSeries { .. } => {
+            influxql::delete::run(&shared.shards, &db, stmt, now).await
+        }
         other => Err(InfluxQlError::NotYet(format!(
             "{} is not run by this server yet",
             influxql::statement_kind(other)
