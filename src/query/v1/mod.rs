@@ -422,18 +422,14 @@ async fn open_stream(
     size: usize,
 ) -> Result<Option<stream::RawStream>, String> {
     let (default_db, default_rp) = (req.database.as_deref(), req.policy.as_deref());
-    let own_rp = select.from.iter().find_map(|src| match src {
-        Source::Measurement(m) => m.policy.as_deref(),
-        Source::Subquery(_) => None,
-    });
-    let own_db = select.from.iter().find_map(|src| match src {
-        Source::Measurement(m) => m.database.as_deref(),
-        Source::Subquery(_) => None,
-    });
-    let Some(db) = own_db.or(default_db).filter(|d| !d.is_empty()) else {
+    // The same database the statement would run against unstreamed.
+    let Some(name) = target_database(
+        &Statement::Select(Box::new(select.clone())),
+        default_db,
+        default_rp,
+    ) else {
         return Ok(None);
     };
-    let name = crate::catalog::v1_database(db, own_rp.or(default_rp));
     let Some(db) = shared.catalog.snapshot().database(&name).cloned() else {
         return Ok(None);
     };
