@@ -171,6 +171,8 @@ impl SnapshotJob {
     /// Answers the job from a shard's holdings.
     pub fn answer(self, view: &ShardView<'_>) {
         let req = &self.request;
+        // Shared by the files no deletion covers (nearly all): no allocation per file.
+        let none: Arc<[Tombstone]> = Arc::from([]);
         let mut files: Vec<FileSource> = view
             .manifests
             .iter()
@@ -190,7 +192,11 @@ impl SnapshotJob {
                 }
                 FileSource {
                     file: f.clone(),
-                    deletes: deletes.into(),
+                    deletes: if deletes.is_empty() {
+                        none.clone()
+                    } else {
+                        deletes.into()
+                    },
                 }
             })
             .collect();

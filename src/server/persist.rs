@@ -530,14 +530,14 @@ async fn maintain(ctx: &Host<'_>) -> Result<bool, String> {
 /// deletes; with none left, drops the tombstones that cover no file any more. Returns
 /// whether it did anything.
 async fn rewrite_once(ctx: &Host<'_>) -> Result<bool, String> {
-    use shardline_shards::persist::{compact, tombstone};
+    use shardline_shards::persist::tombstone;
     let p = &ctx.persist;
     let mut manifest = Manifest::clone(&p.manifest.borrow());
     if manifest.tombstones.is_empty() {
         return Ok(false);
     }
     let catalog = ctx.catalog.snapshot();
-    let target = tombstone::first_covered(&manifest).and_then(|i| {
+    let target = tombstone::covered_files(&manifest).find_map(|i| {
         let f = &manifest.files[i];
         let db = catalog.database_by_id(f.database_id)?;
         let table = db.table_by_id(f.table_id)?;
@@ -562,15 +562,33 @@ async fn rewrite_once(ctx: &Host<'_>) -> Result<bool, String> {
         *p.manifest.borrow_mut() = Arc::new(next);
         return Ok(true);
     };
-    let layout = p.layout(ctx.id);
+    let path = manifest.files[i].path.clone();
+    merge_and_install(ctx, "rewrite", manifest, vec![i], table, db_name).await?;
+    tracing::info!(shard = id, file = %path, "rewrote a file without its deleted rows");
+    Ok(true)
+}
+
+/// Merges the files `run` of `manifest` (this shard's) into one on a persistence thread
+/// (see `compact::compact_run`), saves the manifest that swaps it in, and installs it.
+async fn merge_and_install(
+    ctx: &Host<'_>,
+    thread: &str,
+    manifest: Manifest,
+    run: Vec<usize>,
+    table: Arc<shardline_shards::schema::TableSchema>,
+    db_name: String,
+) -> Result<(), String> {
+    let p = &ctx.persist;
+    let storage = p.config.storage.clone();
+    let id = ctx.id;
+    let layout = p.layout(id);
     let delete_after = crate::now_ns().saturating_add(p.config.file_delete_delay.as_nanos() as i64);
     p.running.set(true);
-    let path = manifest.files[i].path.clone();
-    let result = on_thread(format!("rewrite-{id}"), move || {
-        compact::compact_run(
+    let result = on_thread(format!("{thread}-{id}"), move || {
+        shardline_shards::persist::compact::compact_run(
             &storage,
             manifest,
-            &[i],
+            &run,
             &table,
             &db_name,
             &layout,
@@ -582,10 +600,8 @@ async fn rewrite_once(ctx: &Host<'_>) -> Result<bool, String> {
     .await;
     p.running.set(false);
     p.changed.notify(usize::MAX);
-    let next = result?;
-    tracing::info!(shard = id, file = %path, "rewrote a file without its deleted rows");
-    *p.manifest.borrow_mut() = Arc::new(next);
-    Ok(true)
+    *p.manifest.borrow_mut() = Arc::new(result?);
+    Ok(())
 }
 
 /// Merges one run of small files of this shard's manifest, if compaction finds one.
@@ -624,35 +640,14 @@ async fn compact_once(ctx: &Host<'_>) -> Result<bool, String> {
         .table_by_id(first.table_id)
         .ok_or("compacting files of a table missing from the catalog")?
         .clone();
-    let storage = p.config.storage.clone();
-    let id = ctx.id;
-    let delete_after = crate::now_ns().saturating_add(p.config.file_delete_delay.as_nanos() as i64);
-    p.running.set(true);
     let started = Instant::now();
     let files = run.len();
-    let result = on_thread(format!("compact-{id}"), move || {
-        compact::compact_run(
-            &storage,
-            manifest,
-            &run,
-            &table,
-            &db.name,
-            &layout,
-            delete_after,
-        )
-        .and_then(|m| m.save_next(&storage, id))
-        .map_err(|e| e.to_string())
-    })
-    .await;
-    p.running.set(false);
-    p.changed.notify(usize::MAX);
-    let next = result?;
+    merge_and_install(ctx, "compact", manifest, run, table, db.name.to_string()).await?;
     tracing::info!(
-        shard = id,
+        shard = ctx.id,
         files,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "compacted files"
     );
-    *p.manifest.borrow_mut() = Arc::new(next);
     Ok(true)
 }

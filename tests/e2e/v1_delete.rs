@@ -115,3 +115,48 @@ fn deletes_hide_rows_everywhere_survive_a_crash_and_are_rewritten_away() {
     let (_, mem) = v1(&s, "SELECT f FROM mem");
     assert!(!mem.contains("series"), "{mem}");
 }
+
+/// The hosts `last_cache('cpu')` answers for, sorted.
+fn cached(s: &Server) -> Vec<String> {
+    let mut hosts: Vec<String> = s
+        .select("d", "SELECT host FROM last_cache('cpu')")
+        .iter()
+        .map(|r| r["host"].as_str().unwrap().to_string())
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+#[test]
+fn a_last_value_cache_forgets_a_dropped_series_and_keeps_the_rest() {
+    let s = Server::start(2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    write(
+        &s,
+        &format!("cpu,host=a v=1 {now}\ncpu,host=b v=2 {now}\ncpu,host=c v=3 {now}\n"),
+    );
+    let (status, body) = s.send(
+        "POST",
+        "/api/v3/configure/last_cache",
+        Some(r#"{"db": "d", "table": "cpu"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(cached(&s), ["a", "b", "c"]);
+    let (status, body) = v1(&s, "DROP SERIES FROM cpu WHERE host = 'b'");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "{\"results\":[{\"statement_id\":0}]}\n")
+    );
+    // Rebuilt from what is left (now in Parquet, read back in the background): b never
+    // comes back, a and c do.
+    s.wait_until("the cache rebuilt without b", || {
+        let hosts = cached(&s);
+        assert!(!hosts.iter().any(|h| h == "b"), "{hosts:?}");
+        (hosts == ["a", "c"])
+            .then_some(())
+            .ok_or(format!("{hosts:?}"))
+    });
+}

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;
@@ -344,4 +344,76 @@ fn rows_of_a_deleted_table_are_not_persisted() {
     assert!(m.files.is_empty(), "{:?}", m.files);
     // The WAL those rows came from is still covered: replay will not bring them back.
     assert_eq!(m.wal_covered, 4);
+}
+
+#[test]
+fn compaction_leaves_out_deleted_rows_of_older_inputs_only_and_uncovers_the_result() {
+    let storage = Storage::memory();
+    let layout = layout(0, 1, 0);
+    // Written before the deletion (WAL through segment 1): a@10, c@20.
+    let m = persist_buffer(
+        &storage,
+        &buffer("cpu,host=a usage=1,n=1i 10\ncpu,host=c usage=2 20\n"),
+        &catalog(),
+        Manifest::default(),
+        &layout,
+        &cover(1),
+        &|_| {},
+    )
+    .unwrap();
+    let mut m = m;
+    m.add_tombstones(
+        vec![Tombstone {
+            id: 0,
+            database_id: 0,
+            table_id: 0,
+            min_time: 0,
+            max_time: 15_000_000_000,
+            predicate: TagPredicate::Equals {
+                tag: "host".into(),
+                value: "a".into(),
+                negated: false,
+            },
+            epoch: 0,
+            wal_covered: 0,
+        }],
+        0,
+        1,
+    );
+    // Written after it (segment 2), at the deleted point: kept.
+    let m = persist_buffer(
+        &storage,
+        &buffer("cpu,host=a usage=5 10\n"),
+        &catalog(),
+        m,
+        &layout,
+        &cover(2),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(m.covering(&m.files[0], true).len(), 1);
+    assert!(m.covering(&m.files[1], true).is_empty());
+    let cat = catalog();
+    let table = &cat.databases[0].tables[0];
+    let out = compact::compact_run(&storage, m, &[0, 1], table, "db", &layout, 99).unwrap();
+    let f = out.files.last().unwrap();
+    assert_eq!((f.wal_max, f.deletes_applied), (2, 1));
+    assert!(
+        !out.tombstones[0].covers(f, true),
+        "applied: no longer covered"
+    );
+    let b = read(&storage, f);
+    let host = b.column(1).as_string::<i32>();
+    let usage = b.column(4).as_primitive::<Float64Type>();
+    let n = b.column(3).as_primitive::<Int64Type>();
+    assert_eq!(
+        (0..b.num_rows())
+            .map(|i| (host.value(i), usage.value(i)))
+            .collect::<Vec<_>>(),
+        [("a", 5.0), ("c", 2.0)]
+    );
+    assert!(
+        n.is_null(0),
+        "the deleted point's other fields went with it"
+    );
 }

@@ -175,13 +175,15 @@ impl Tombstone {
     }
 }
 
-/// The first of `manifest`'s files that a tombstone of its own covers: the next one for the
-/// background to rewrite without its deleted rows.
-pub fn first_covered(manifest: &Manifest) -> Option<usize> {
+/// Indices of `manifest`'s files that a tombstone of its own covers: the ones for the
+/// background to rewrite without their deleted rows.
+pub fn covered_files(manifest: &Manifest) -> impl Iterator<Item = usize> + '_ {
     manifest
         .files
         .iter()
-        .position(|f| manifest.tombstones.iter().any(|t| t.covers(f, true)))
+        .enumerate()
+        .filter(|(_, f)| manifest.tombstones.iter().any(|t| t.covers(f, true)))
+        .map(|(i, _)| i)
 }
 
 /// For each row of `batch` (with a `time` column and the tombstones' tags), whether it is
