@@ -98,6 +98,8 @@ def main():
               f"({r['rows'] / r['wall_s']:,.0f} rows/s), server CPU {r['cpu_s']:.1f} s "
               f"({r['cpu_s'] / max(r['rows'], 1) * 1e6:.2f} us/row), RSS {r['rss_base_mib']:.0f} MiB "
               f"+ {r['rss_growth_mib']:.1f} MiB peak", flush=True)
+    if not runs:
+        return
     med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
     print(f"median: {med('rows') / med('wall_s'):,.0f} rows/s, server CPU {med('cpu_s'):.1f} s, "
           f"RSS growth {med('rss_growth_mib'):.1f} MiB (max {max(r['rss_growth_mib'] for r in runs):.1f})")
