@@ -486,7 +486,7 @@ fn session(shared: &Shared, db: Arc<DbSchema>) -> SessionContext {
 }
 
 /// Memory a streamed statement's sort may hold before it spills to disk.
-pub const STREAM_SORT_MEMORY: usize = 16 << 20;
+pub const STREAM_SORT_MEMORY: usize = 8 << 20;
 /// Rows per batch of a streamed statement.
 const STREAM_BATCH_ROWS: usize = 1024;
 
@@ -503,7 +503,8 @@ fn spilling_session(shared: &Shared, db: Arc<DbSchema>) -> Result<SessionContext
     // Small batches: the merge of the sort's spilled runs holds one batch per run.
     let mut config = SessionConfig::new()
         .with_target_partitions(1)
-        .with_batch_size(STREAM_BATCH_ROWS);
+        .with_batch_size(STREAM_BATCH_ROWS)
+        .with_extension(Arc::new(table::CompactBatches(STREAM_BATCH_ROWS)));
     config.options_mut().execution.sort_spill_reservation_bytes = STREAM_SORT_MEMORY / 8;
     config.options_mut().execution.sort_in_place_threshold_bytes = STREAM_SORT_MEMORY / 8;
     Ok(session_with(shared, db, config, env))

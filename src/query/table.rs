@@ -780,8 +780,12 @@ impl ExecutionPlan for BufferScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
+        let compact = context
+            .session_config()
+            .get_extension::<CompactBatches>()
+            .map(|c| c.0.max(1));
         let units = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!(
                 "partition {partition} of a scan with {} partitions",
@@ -817,11 +821,42 @@ impl ExecutionPlan for BufferScanExec {
             futures::stream::iter(streams).flatten()
         })
         .flatten();
+        let stream: BatchStream = match compact {
+            None => stream.boxed(),
+            Some(rows) => stream
+                .flat_map(move |batch| futures::stream::iter(compacted(batch, rows)))
+                .boxed(),
+        };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
     }
+}
+
+/// A session extension: scans copy their batches into batches of at most this many rows
+/// with buffers of their own. A streamed statement's sort sets it: the sort counts each batch
+/// at the size of the buffers it holds, and a zero-copy batch of the write buffer holds a whole
+/// chunk's, so without copying a small pool fits one chunk per spilled run (hundreds of runs,
+/// each merged with a chunk-sized batch).
+#[derive(Debug, Clone, Copy)]
+pub struct CompactBatches(pub usize);
+
+/// `batch` as batches of at most `rows` rows that share no buffer with it.
+fn compacted(batch: DfResult<RecordBatch>, rows: usize) -> Vec<DfResult<RecordBatch>> {
+    let batch = match batch {
+        Ok(b) => b,
+        Err(e) => return vec![Err(e)],
+    };
+    let n = batch.num_rows();
+    (0..n)
+        .step_by(rows)
+        .map(|at| {
+            let len = rows.min(n - at);
+            let indices = arrow::array::UInt32Array::from_iter_values(at as u32..(at + len) as u32);
+            arrow::compute::take_record_batch(&batch, &indices).map_err(DataFusionError::from)
+        })
+        .collect()
 }
 
 /// Everything a partition needs to read its units.
@@ -1023,5 +1058,41 @@ impl PartitionReader {
                 .map_err(DataFusionError::from)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, StringViewArray};
+
+    #[test]
+    fn compacted_batches_keep_every_row_in_order_and_own_their_buffers() {
+        let n = 10_000;
+        let values = Int64Array::from_iter_values(0..n as i64);
+        let names = StringViewArray::from_iter_values(
+            (0..n).map(|i| format!("a longer tag value {}", i % 7)),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, false),
+            Field::new("t", DataType::Utf8View, false),
+        ]));
+        let whole = RecordBatch::try_new(schema, vec![Arc::new(values), Arc::new(names)]).unwrap();
+        // A zero-copy slice, as the write buffer's chunks are: it holds the whole buffers.
+        let slice = whole.slice(100, 2_500);
+        let parts: Vec<RecordBatch> = compacted(Ok(slice.clone()), 1_024)
+            .into_iter()
+            .collect::<DfResult<_>>()
+            .unwrap();
+        assert_eq!(
+            parts.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            [1_024, 1_024, 452]
+        );
+        let joined = arrow::compute::concat_batches(&slice.schema(), &parts).unwrap();
+        assert_eq!(joined, slice);
+        let values_of = |b: &RecordBatch| b.column(0).get_buffer_memory_size();
+        assert!(values_of(&parts[0]) < values_of(&slice) / 4);
+        let failed = compacted(Err(DataFusionError::Internal("x".into())), 1_024);
+        assert!(matches!(failed.as_slice(), [Err(_)]));
     }
 }
