@@ -835,14 +835,15 @@ impl ExecutionPlan for BufferScanExec {
 }
 
 /// A session extension: scans copy their batches into batches of at most this many rows
-/// with buffers of their own. A streamed statement's sort sets it: the sort counts each batch
+/// (see [`compacted`]). A streamed statement's sort sets it: the sort counts each batch
 /// at the size of the buffers it holds, and a zero-copy batch of the write buffer holds a whole
 /// chunk's, so without copying a small pool fits one chunk per spilled run (hundreds of runs,
 /// each merged with a chunk-sized batch).
 #[derive(Debug, Clone, Copy)]
 pub struct CompactBatches(pub usize);
 
-/// `batch` as batches of at most `rows` rows that share no buffer with it.
+/// `batch` as batches of at most `rows` rows whose values, offsets and views are their own (a
+/// string view column still points into the tag dictionary's bytes, which are small and shared).
 fn compacted(batch: DfResult<RecordBatch>, rows: usize) -> Vec<DfResult<RecordBatch>> {
     let batch = match batch {
         Ok(b) => b,
