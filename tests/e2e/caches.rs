@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{http, json, Server};
+use crate::harness::{http, json, now_ns, Server};
 
 const LVC: &str = "/api/v3/configure/last_cache";
 const DVC: &str = "/api/v3/configure/distinct_cache";
@@ -344,10 +344,7 @@ fn values_expire_on_the_servers_clock() {
     );
     assert_eq!(status, 201, "{body}");
     // Points timestamped now: written after creation, they arrive now.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now_ns() / 1_000_000_000;
     let fresh: String = (0..6)
         .map(|h| format!("cpu,host=h{h:03} usage=7 {now}\n"))
         .collect();
@@ -476,10 +473,7 @@ fn caches_backfill_from_persisted_files_when_created_and_after_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let args = ["--snapshot-interval", "1ms", "--gen1-duration", "1m"];
     let mut s = Server::start_in(tmp.path(), 2, &args);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now_ns() / 1_000_000_000;
     let mut lines = String::new();
     for h in 0..20 {
         let region = ["eu", "us", "ap"][h % 3];

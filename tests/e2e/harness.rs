@@ -44,6 +44,14 @@ fn poll_until<T>(
 
 /// The HTTP client every test uses: a request fails if the server is silent for
 /// [`PATIENCE`] (ureq's own default waits forever for an answer).
+/// The wall clock in nanoseconds since the Unix epoch, as the server stamps lines without a time.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as i64
+}
+
 pub fn http() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {

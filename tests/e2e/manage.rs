@@ -2,20 +2,12 @@
 //! deletes: statuses and bodies, what queries see at once, and files removed later.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::harness::{http, json, Server};
+use crate::harness::{http, json, now_ns, Server};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-}
 
 fn write(s: &Server, db: &str, body: &str) {
     let (status, resp) = s.post(&format!("/api/v3/write_lp?db={db}"), body.as_bytes());

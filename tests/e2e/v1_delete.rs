@@ -2,7 +2,7 @@
 //! the buffer and from Parquet files alike, stay gone after a crash and restart, and rows
 //! written afterwards at the same times are seen; the files are later rewritten without them.
 
-use crate::harness::{http, json, respond_typed, Server};
+use crate::harness::{http, json, now_ns, respond_typed, Server};
 
 fn v1(s: &Server, q: &str) -> (u16, String) {
     let (status, _, body) = respond_typed(
@@ -130,10 +130,7 @@ fn cached(s: &Server) -> Vec<String> {
 #[test]
 fn a_last_value_cache_forgets_a_dropped_series_and_keeps_the_rest() {
     let s = Server::start(2);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now_ns() / 1_000_000_000;
     write(
         &s,
         &format!("cpu,host=a v=1 {now}\ncpu,host=b v=2 {now}\ncpu,host=c v=3 {now}\n"),

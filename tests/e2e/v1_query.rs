@@ -2,7 +2,7 @@
 //! the same requests), `/ping` as 1.x clients need it, and influxdb-python driving both.
 
 use crate::clients;
-use crate::harness::{http, respond_typed, run, Server, PATIENCE};
+use crate::harness::{http, now_ns, respond_typed, run, Server, PATIENCE};
 
 const DATA: &str = "cpu,host=a v=1,s=\"x\" 1000000000\ncpu,host=b v=2.5 2000000000\ncpu,host=a v=3 3000000000\nmem f=1i 1000\n";
 
@@ -345,10 +345,7 @@ fn retention_policies_are_databases_db_slash_rp() {
         body,
         "{\"results\":[{\"statement_id\":0},{\"statement_id\":1}]}\n"
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let now = now_ns();
     let (st, b) = s.post("/write?db=d&rp=week", format!("m v=1 {now}").as_bytes());
     assert_eq!(st, 204, "{b}");
     let (st, b) = s.post("/write?db=d&rp=autogen", format!("m v=2 {now}").as_bytes());

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::harness::{http, json, Server, PATIENCE};
+use crate::harness::{http, json, now_ns, Server, PATIENCE};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -123,18 +123,12 @@ fn precision_per_endpoint() {
 #[test]
 fn lines_without_timestamp_get_server_time() {
     let s = Server::start(1);
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
+    let before = now_ns();
     assert_eq!(
         s.post("/api/v3/write_lp?db=now", b"m v=1\nm,x=y v=2\n").0,
         204
     );
-    let after = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
+    let after = now_ns();
     let rows = s.select("now", "SELECT CAST(time AS BIGINT) AS t FROM m");
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in rows {
