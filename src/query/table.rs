@@ -12,11 +12,15 @@
 //!   prunes, DataFusion still applies it.
 //! - Sources that may hold the same point (overlapping time, possibly the same series) are
 //!   read in one partition and merged last-write-wins; every other source is read as it is.
+//! - The scan declares its partitions sorted by `time` only when each one reads nothing but
+//!   buffers whose rows arrived in time order and need no merging, one after another without
+//!   overlap; files (sorted by series) and merged groups never are.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
@@ -28,7 +32,8 @@ use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::expressions::Column as ColumnExpr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
@@ -202,8 +207,18 @@ impl TableProvider for BufferTable {
             answers = take(true).await?;
         }
         let partitions = plan_partitions(answers, request.time_min, request.time_max);
+        // Declaring the order the partitions already have lets the plan drop a sort by time
+        // (or merge the partitions' streams instead of sorting them): a streamed statement
+        // then holds no spilled runs at all.
+        let time_order = columns
+            .iter()
+            .position(|c| matches!(c, OutputColumn::Time))
+            .filter(|_| partitions.iter().all(|p| in_time_order(p)))
+            .map(|i| {
+                PhysicalSortExpr::new(Arc::new(ColumnExpr::new("time", i)), SortOptions::default())
+            });
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
+            EquivalenceProperties::new_with_orderings(schema.clone(), time_order.map(|e| [e])),
             Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
@@ -305,6 +320,28 @@ fn plan_partitions(
         }
     }
     partitions
+}
+
+/// Whether reading `units` one after another yields rows in time order: only buffers whose
+/// rows were appended in time order and need no merging (a merged series' rows come last),
+/// each chunk starting no earlier than the one before it ends.
+fn in_time_order(units: &[Unit]) -> bool {
+    let mut last = i64::MIN;
+    for u in units {
+        let Unit::Buffer(s) = u else {
+            return false;
+        };
+        if !s.time_ordered || s.needs_merge() {
+            return false;
+        }
+        for c in &s.chunks {
+            if c.time_min < last {
+                return false;
+            }
+            last = c.time_max;
+        }
+    }
+    true
 }
 
 /// What the filters allow, as far as the shards can prune.

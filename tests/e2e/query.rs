@@ -425,6 +425,50 @@ fn rows_spread_over_two_shards_come_back_once_each() {
     assert!(plan.contains("pushed=[DynamicFilter"), "{plan}");
 }
 
+#[test]
+fn a_sort_by_time_is_left_out_while_the_buffers_hold_rows_in_time_order() {
+    let s = Server::start(2);
+    let write = |lines: String| {
+        let (status, body) = s.post(
+            "/api/v3/write_lp?db=d&precision=nanosecond",
+            lines.as_bytes(),
+        );
+        assert_eq!(status, 204, "{body}");
+    };
+    let in_order = |rows: &[Value]| {
+        let times: Vec<&str> = rows.iter().map(|r| r["time"].as_str().unwrap()).collect();
+        times.windows(2).all(|w| w[0] <= w[1])
+    };
+    let plan = |sql: &str| {
+        let (status, _, plan) = s.query("d", &format!("EXPLAIN {sql}"), "jsonl");
+        assert_eq!(status, 200, "{plan}");
+        plan
+    };
+    // Several series per shard, times rising (ties included).
+    write(
+        (0..3000)
+            .map(|i| format!("t,host=h{} v={i}i {}\n", i % 50, 1_000 + i / 3))
+            .collect(),
+    );
+    let sql = "SELECT time, v FROM t ORDER BY time";
+    let p = plan(sql);
+    assert!(!p.contains("SortExec"), "{p}");
+    assert!(p.contains("SortPreservingMergeExec"), "{p}");
+    let rows = s.select("d", sql);
+    assert_eq!(rows.len(), 3000);
+    assert!(in_order(&rows));
+    // A descending order still sorts.
+    assert!(plan("SELECT time, v FROM t ORDER BY time DESC").contains("SortExec"));
+    // One row earlier than the ones before it: that shard's rows are no longer in order.
+    write("t,host=h7 v=-1i 5\n".to_string());
+    let p = plan(sql);
+    assert!(p.contains("SortExec"), "{p}");
+    let rows = s.select("d", sql);
+    assert_eq!(rows.len(), 3001);
+    assert!(in_order(&rows));
+    assert_eq!(rows[0]["v"], -1);
+}
+
 /// Rows each shard's buffer holds, by shard index, as `/metrics` reports them (SQL answers
 /// for the whole server and cannot say which shard holds what).
 fn buffered_rows_per_shard(s: &Server) -> Vec<u64> {

@@ -137,6 +137,9 @@ pub struct TableBuffer {
     repeating_series: usize,
     /// (min, max) time of each chunk of rows, for pruning by time.
     chunk_times: Vec<(i64, i64)>,
+    /// Some row was appended with an earlier time than the row before it. While this is
+    /// false, reading the rows in order reads them in time order, and a query need not sort.
+    out_of_time_order: bool,
     /// Heap bytes of `series` and `series_index`, kept as series are added (summing them on
     /// every write would cost a pass over all series).
     series_bytes: usize,
@@ -216,6 +219,11 @@ impl TableBuffer {
     /// The canonical key of series `series`.
     pub fn series_key(&self, series: u32) -> &[u8] {
         &self.series[series as usize].key
+    }
+
+    /// Whether the rows, read in the order they were appended, are in time order.
+    pub fn in_time_order(&self) -> bool {
+        !self.out_of_time_order
     }
 
     /// Time range of the rows held, if any.
@@ -339,6 +347,10 @@ impl TableBuffer {
             series.repeats = true;
             series.times = SeriesTimes::default();
             self.repeating_series += 1;
+        }
+        // While the rows are in time order, the last chunk's maximum is the last row's time.
+        if let Some(&(_, last)) = self.chunk_times.last() {
+            self.out_of_time_order |= t < last;
         }
         if self.rows.is_multiple_of(CHUNK_LEN) {
             self.chunk_times.push((t, t));

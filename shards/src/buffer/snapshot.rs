@@ -70,6 +70,8 @@ pub struct TableSnapshot {
     /// Per series: [`SERIES_DROP`], [`SERIES_KEEP`] or [`SERIES_MERGE`]; `None` when every
     /// series is [`SERIES_KEEP`].
     pub series_state: Option<Arc<[u8]>>,
+    /// The chunks' rows, read in order, are in time order (non-decreasing).
+    pub time_ordered: bool,
 }
 
 impl TableSnapshot {
@@ -84,6 +86,7 @@ impl TableSnapshot {
                 })
                 .collect(),
             series_state: Some(Arc::from(Vec::new())),
+            time_ordered: true,
         }
     }
 
@@ -124,6 +127,7 @@ impl TableBuffer {
             chunks,
             tags,
             series_state: self.series_state(&req.tag_filters),
+            time_ordered: self.in_time_order(),
         }
     }
 

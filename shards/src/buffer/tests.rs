@@ -175,6 +175,23 @@ mod snapshots {
     }
 
     #[test]
+    fn a_snapshot_says_whether_its_rows_arrived_in_time_order() {
+        let mut buf = ShardBuffer::default();
+        // Equal times in a row and rows crossing a chunk boundary are still in order.
+        let lines: String = (0..CHUNK_LEN + 10)
+            .map(|i| format!("cpu,host=h{} usage=1 {}\n", i % 3, i / 2 + 1))
+            .collect();
+        apply(&mut buf, &lines);
+        assert!(buf.table(0, 0).unwrap().snapshot(&request()).time_ordered);
+        // A row earlier than the row before it, in another series, ends the order for good.
+        apply(&mut buf, "cpu,host=z usage=1 2\n");
+        let t = buf.table(0, 0).unwrap();
+        assert!(!t.snapshot(&request()).time_ordered);
+        apply(&mut buf, "cpu,host=z usage=1 999999\n");
+        assert!(!buf.table(0, 0).unwrap().snapshot(&request()).time_ordered);
+    }
+
+    #[test]
     fn tag_filters_and_repeated_points_mark_series() {
         let mut buf = ShardBuffer::default();
         apply(
