@@ -473,3 +473,43 @@ fn show_queries_and_kill_query() {
     let (_, _, body) = v1(&s, &[("q", "KILL QUERY 99999999")]);
     assert!(body.contains("no such query id: 99999999"), "{body}");
 }
+
+#[test]
+fn show_databases_lists_the_databases_the_token_may_read() {
+    use crate::auth::{admin, resource};
+    let s = Server::start_with(1, &[crate::harness::AUTH_ON]);
+    let adm = admin(&s);
+    let ask = |token: &str, q: &str| -> (u16, String) {
+        let r = http()
+            .get(&s.url("/query"))
+            .set("Authorization", &format!("Token {token}"))
+            .query("q", q)
+            .call();
+        match r {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
+            Err(e) => panic!("transport error: {e}"),
+        }
+    };
+    for db in ["a", "b", "c"] {
+        let (st, body) = ask(&adm, &format!("CREATE DATABASE {db}"));
+        assert_eq!(st, 200, "{body}");
+    }
+    let perm = |dbs: &[&str], actions: &[&str]| serde_json::json!([{"resource_type": "db", "resource_identifier": dbs, "actions": actions}]);
+    let (read_a, _) = resource(&s, &adm, "read-a", perm(&["a"], &["read"]), None);
+    let (write_b, _) = resource(&s, &adm, "write-b", perm(&["b"], &["write"]), None);
+    let (read_all, _) = resource(&s, &adm, "read-all", perm(&["*"], &["read"]), None);
+    let listed = |token: &str| {
+        let (st, body) = ask(token, "SHOW DATABASES");
+        assert_eq!(st, 200, "{body}");
+        let doc = crate::harness::json(&body);
+        doc["results"][0]["series"][0]["values"].to_string()
+    };
+    assert_eq!(listed(&adm), r#"[["a"],["b"],["c"]]"#);
+    assert_eq!(listed(&read_all), r#"[["a"],["b"],["c"]]"#);
+    assert_eq!(listed(&read_a), r#"[["a"]]"#);
+    // As 1.x, a database the token may write is listed too.
+    assert_eq!(listed(&write_b), r#"[["b"]]"#);
+    let (none, _) = resource(&s, &adm, "write-z", perm(&["z"], &["write"]), None);
+    assert_eq!(listed(&none), "null");
+}

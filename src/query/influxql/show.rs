@@ -82,7 +82,7 @@ pub async fn run(
         ..Answer::default()
     };
     match show {
-        Show::Databases => answer = databases(snapshot),
+        Show::Databases => answer = databases(snapshot, &|_| true),
         Show::RetentionPolicies { .. } => {
             let duration = match db.retention_ns {
                 Some(ns) => go_duration(ns),
@@ -289,8 +289,8 @@ pub async fn run(
     Ok(answer)
 }
 
-/// `SHOW DATABASES`: every database not deleted, by name.
-pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
+/// `SHOW DATABASES`: every database not deleted that `listed` admits, by name.
+pub fn databases(snapshot: &CatalogSnapshot, listed: &dyn Fn(&str) -> bool) -> Answer {
     // In the order they were made, as 1.x lists them (ids are given in that order). A
     // database `db/rp` of a live `db` is one of its retention policies, not a database.
     let live_name = |n: &str| {
@@ -303,6 +303,7 @@ pub fn databases(snapshot: &CatalogSnapshot) -> Answer {
         .iter()
         .filter(|d| d.deleted_at_ns.is_none())
         .filter(|d| !d.name.rsplit_once('/').is_some_and(|(db, _)| live_name(db)))
+        .filter(|d| listed(&d.name))
         .map(|d| (d.id, d.name.to_string()))
         .collect();
     live.sort_unstable();

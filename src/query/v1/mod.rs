@@ -154,6 +154,8 @@ pub struct V1Request {
     pub chunk_size: Option<usize>,
     pub pretty: bool,
     pub format: V1Format,
+    /// The caller's token, which `SHOW DATABASES` lists for (`None`: authorization is off).
+    pub token: Option<std::sync::Arc<crate::auth::TokenEntry>>,
     pub reply: flume::Sender<QueryEvent>,
 }
 
@@ -597,7 +599,16 @@ async fn execute(
     let default_rp = req.policy.as_deref();
     let snapshot = shared.catalog.snapshot();
     match stmt {
-        Statement::Show(Show::Databases) => return Ok(show::databases(&snapshot)),
+        Statement::Show(Show::Databases) => {
+            // As 1.x, a token sees the databases it may read or write.
+            use crate::auth::Need;
+            let granted = |db: &str| {
+                req.token.as_ref().is_none_or(|t| {
+                    t.grants.allows(Need::Read(db)) || t.grants.allows(Need::Write(db))
+                })
+            };
+            return Ok(show::databases(&snapshot, &granted));
+        }
         Statement::Show(Show::Queries) => return Ok(show::queries(&shared.running.list())),
         Statement::KillQuery { id, .. } => {
             return if shared.running.kill(*id) {
