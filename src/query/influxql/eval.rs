@@ -123,7 +123,21 @@ pub fn raw_rows(
     read: &[(String, Column)],
     field_cols: &[bool],
 ) -> Vec<(i64, Vec<V>)> {
-    let mut rows = Vec::new();
+    // A plain column is found once, not by name per row.
+    let direct: Vec<Option<(usize, Option<VarType>)>> = out
+        .iter()
+        .map(|f| {
+            let mut e = &f.expr;
+            while let Expr::Paren(inner) = e {
+                e = inner;
+            }
+            match e {
+                Expr::Var { name, ty } => read_index(read, name).map(|i| (i, *ty)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(s.times.len());
     for row in 0..s.times.len() {
         let any_field = s
             .cols
@@ -135,7 +149,11 @@ pub fn raw_rows(
         }
         let values: Vec<V> = out
             .iter()
-            .map(|f| eval_point(&f.expr, s, row, read))
+            .zip(&direct)
+            .map(|(f, d)| match d {
+                Some((i, ty)) => cast(&s.cols[*i][row], *ty),
+                None => eval_point(&f.expr, s, row, read),
+            })
             .collect();
         rows.push((s.times[row], values));
     }

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::logical_expr::lit;
@@ -28,7 +28,7 @@ use super::fast;
 use super::fields::{self, Shape};
 use super::resolve::{self, Column, Measurement};
 use super::time_range::{self, TimeRange};
-use super::values::{value_at, V};
+use super::values::{ValueReader, V};
 use super::{Answer, InfluxQlError, SeriesRows};
 
 /// The `GROUP BY` of a statement.
@@ -526,14 +526,16 @@ pub(super) async fn sorted_frame(
 
 pub(super) fn split_batch(b: &RecordBatch, ntags: usize, nread: usize, out: &mut Vec<SeriesData>) {
     let times = b.column(0).as_primitive::<TimestampNanosecondType>();
-    let keys: Vec<&dyn Array> = (0..ntags).map(|i| b.column(1 + i).as_ref()).collect();
-    let reads: Vec<&dyn Array> = (0..nread)
-        .map(|i| b.column(1 + ntags + i).as_ref())
+    let mut keys: Vec<ValueReader> = (0..ntags)
+        .map(|i| ValueReader::new(b.column(1 + i).as_ref()))
+        .collect();
+    let mut reads: Vec<ValueReader> = (0..nread)
+        .map(|i| ValueReader::new(b.column(1 + ntags + i).as_ref()))
         .collect();
     for row in 0..b.num_rows() {
         let key: Vec<Option<Arc<str>>> = keys
-            .iter()
-            .map(|k| match value_at(*k, row) {
+            .iter_mut()
+            .map(|k| match k.get(row) {
                 V::S(s) => Some(s),
                 _ => None,
             })
@@ -548,8 +550,8 @@ pub(super) fn split_batch(b: &RecordBatch, ntags: usize, nread: usize, out: &mut
         }
         let s = out.last_mut().expect("pushed above");
         s.times.push(times.value(row));
-        for (c, col) in reads.iter().enumerate() {
-            s.cols[c].push(value_at(*col, row));
+        for (c, col) in reads.iter_mut().enumerate() {
+            s.cols[c].push(col.get(row));
         }
     }
 }

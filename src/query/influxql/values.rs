@@ -86,6 +86,57 @@ pub fn value_at(array: &dyn Array, i: usize) -> V {
     }
 }
 
+/// Slots of [`ValueReader`]'s cache of strings (a power of two).
+const VIEW_SLOTS: usize = 64;
+
+/// Reads one column's values as [`value_at`] does, but a string view column's rows that hold
+/// the same view share one `Arc<str>`: tag columns are gathered from the shards' dictionaries,
+/// so a batch repeats few views, and copying each row's string was most of the cost of
+/// reading tags. Equal views in one array are equal strings (the same bytes inline, or the
+/// same length, buffer and offset), so a cached string is always the row's own.
+#[derive(Debug)]
+pub struct ValueReader<'a> {
+    array: &'a dyn Array,
+    views: Option<&'a arrow::array::StringViewArray>,
+    cache: Vec<Option<(u128, Arc<str>)>>,
+}
+
+impl<'a> ValueReader<'a> {
+    pub fn new(array: &'a dyn Array) -> Self {
+        let views = (array.data_type() == &DataType::Utf8View).then(|| array.as_string_view());
+        ValueReader {
+            array,
+            views,
+            cache: if views.is_some() {
+                vec![None; VIEW_SLOTS]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The value of row `i`, equal to `value_at(array, i)`.
+    pub fn get(&mut self, i: usize) -> V {
+        let Some(views) = self.views else {
+            return value_at(self.array, i);
+        };
+        if views.is_null(i) {
+            return V::Null;
+        }
+        let view = views.views()[i];
+        let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = (mixed >> (64 - VIEW_SLOTS.trailing_zeros())) as usize;
+        if let Some((cached, s)) = &self.cache[slot] {
+            if *cached == view {
+                return V::S(s.clone());
+            }
+        }
+        let s: Arc<str> = views.value(i).into();
+        self.cache[slot] = Some((view, s.clone()));
+        V::S(s)
+    }
+}
+
 /// The Arrow column for `values`: the widest type among them (float over integers), strings
 /// and booleans as themselves; all-null gives a float column of nulls.
 pub fn column_of(values: &[V]) -> ArrayRef {
@@ -160,5 +211,37 @@ fn text_of(v: &V) -> String {
         V::U(x) => x.to_string(),
         V::S(x) => x.to_string(),
         V::B(x) => x.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, StringViewArray};
+
+    #[test]
+    fn the_caching_reader_reads_what_value_at_reads() {
+        // Inline and out-of-line strings, repeats, nulls and more distinct views than slots.
+        let mut strings: Vec<Option<String>> = Vec::new();
+        for i in 0..2000 {
+            strings.push(match i % 7 {
+                0 => None,
+                1 => Some(format!("h{}", i % 5)),
+                2 => Some(format!("a long tag value past twelve bytes {}", i % 3)),
+                3 => Some(String::new()),
+                _ => Some(format!("distinct-{i}-value-beyond-inline")),
+            });
+        }
+        let views = StringViewArray::from_iter(strings.iter().map(|s| s.as_deref()));
+        // A gathered column, as the scan builds tags: views shared by many rows.
+        let idx = arrow::array::UInt32Array::from_iter_values((0..4000u32).map(|i| i * 7 % 2000));
+        let gathered = arrow::compute::take(&views, &idx, None).unwrap();
+        let floats = Float64Array::from(vec![Some(1.5), None, Some(2.0)]);
+        for array in [&views as &dyn Array, gathered.as_ref(), &floats] {
+            let mut reader = ValueReader::new(array);
+            for i in 0..array.len() {
+                assert_eq!(reader.get(i), value_at(array, i), "row {i}");
+            }
+        }
     }
 }
