@@ -128,6 +128,12 @@ impl Grants {
     }
 }
 
+/// Whether `SHOW DATABASES` lists database `db` to the caller with `token` (`None`:
+/// authorization is off): as 1.x lists a user's, the databases it may read or write.
+pub fn shows_database(token: Option<&TokenEntry>, db: &str) -> bool {
+    token.is_none_or(|t| t.grants.allows(Need::Read(db)) || t.grants.allows(Need::Write(db)))
+}
+
 /// One stored token, as authorization sees it.
 #[derive(Debug, Clone)]
 pub struct TokenEntry {

@@ -120,6 +120,10 @@ pub async fn handle(
         sql,
         params: query_params,
         format,
+        token: match caller {
+            super::auth::Caller::Unchecked => None,
+            super::auth::Caller::Token(t) => Some(t.clone()),
+        },
         reply: tx,
         answered: None,
     };

@@ -89,6 +89,9 @@ pub struct QueryRequest {
     /// Values for `$name` placeholders.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
     pub format: Format,
+    /// The caller's token: InfluxQL's `SHOW DATABASES` lists what it grants (`None`:
+    /// authorization is off).
+    pub token: Option<Arc<crate::auth::TokenEntry>>,
     pub reply: flume::Sender<QueryEvent>,
     /// The answer, already read from a cache by the shard ([`QueryPort::submit`]): the
     /// coordinator only encodes it.
@@ -383,6 +386,7 @@ async fn run(shared: Arc<Shared>, req: QueryRequest, permit: tokio::sync::OwnedS
         language: req.language,
         text: req.sql.clone(),
         params: req.params.clone(),
+        token: req.token.clone(),
     };
     let started = run::start(&shared, &query, req.answered.clone()).await;
     drop(permit);

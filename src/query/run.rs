@@ -42,6 +42,8 @@ pub struct Query {
     pub text: String,
     /// Values for `$name` placeholders.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The caller's token, for InfluxQL's `SHOW DATABASES` (`None`: authorization is off).
+    pub token: Option<Arc<crate::auth::TokenEntry>>,
 }
 
 impl Query {
@@ -194,6 +196,8 @@ pub(super) async fn start(
         }
         if query.language == Language::InfluxQl {
             let ctx = session(shared, db.clone());
+            let token = query.token.clone();
+            let granted = move |name: &str| crate::auth::shows_database(token.as_deref(), name);
             let batch = super::influxql::run(
                 &ctx,
                 &snapshot,
@@ -201,6 +205,7 @@ pub(super) async fn start(
                 &query.text,
                 query.params.as_ref(),
                 crate::now_ns(),
+                &granted,
             )
             .await
             .map_err(|e| QueryError::from_influxql(e, memory_limit))?;

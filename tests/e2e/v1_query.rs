@@ -512,4 +512,28 @@ fn show_databases_lists_the_databases_the_token_may_read() {
     assert_eq!(listed(&write_b), r#"[["b"]]"#);
     let (none, _) = resource(&s, &adm, "write-z", perm(&["z"], &["write"]), None);
     assert_eq!(listed(&none), "null");
+    // The v3 InfluxQL endpoint lists the same way.
+    let v3 = |token: &str| {
+        let r = http()
+            .get(&s.url("/api/v3/query_influxql"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .query("db", "a")
+            .query("q", "SHOW DATABASES")
+            .query("format", "jsonl")
+            .call()
+            .unwrap();
+        r.into_string().unwrap()
+    };
+    let names = |body: String| -> Vec<String> {
+        body.lines()
+            .map(|l| {
+                crate::harness::json(l)["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(names(v3(&read_a)), ["a"]);
+    assert_eq!(names(v3(&read_all)), ["a", "b", "c"]);
 }

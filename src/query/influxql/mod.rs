@@ -104,7 +104,8 @@ pub fn bound_values(
     Ok(out)
 }
 
-/// Parses, plans and runs `text` against database `db`; `now` is the query's `now()`.
+/// Parses, plans and runs `text` against database `db`; `now` is the query's `now()`, and
+/// `SHOW DATABASES` lists the databases `listed` admits.
 pub async fn run(
     ctx: &SessionContext,
     snapshot: &CatalogSnapshot,
@@ -112,6 +113,7 @@ pub async fn run(
     text: &str,
     params: Option<&serde_json::Map<String, serde_json::Value>>,
     now: i64,
+    listed: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<RecordBatch, InfluxQlError> {
     let mut statements = shardline_influxql::parse(text.trim())?;
     let mut stmt = match statements.len() {
@@ -127,7 +129,7 @@ pub async fn run(
         .map_err(|e| InfluxQlError::Invalid(e.to_string()))?;
     let answer = match &stmt {
         Statement::Select(s) => select::run(ctx, db, &db.name, s, now).await?,
-        Statement::Show(s) => show::run(ctx, snapshot, db, s, now).await?,
+        Statement::Show(s) => show::run(ctx, snapshot, db, s, now, listed).await?,
         other => {
             return Err(InfluxQlError::NotYet(format!(
                 "{} is not run by /api/v3/query_influxql yet",

@@ -63,6 +63,7 @@ pub async fn run(
     db: &Arc<DbSchema>,
     show: &Show,
     now: i64,
+    listed: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Answer, InfluxQlError> {
     if let Some(on) = show_on(show).filter(|on| *on != &*db.name) {
         if snapshot.database(on).is_none() {
@@ -82,7 +83,7 @@ pub async fn run(
         ..Answer::default()
     };
     match show {
-        Show::Databases => answer = databases(snapshot, &|_| true),
+        Show::Databases => answer = databases(snapshot, listed),
         Show::RetentionPolicies { .. } => {
             let duration = match db.retention_ns {
                 Some(ns) => go_duration(ns),

@@ -600,13 +600,7 @@ async fn execute(
     let snapshot = shared.catalog.snapshot();
     match stmt {
         Statement::Show(Show::Databases) => {
-            // As 1.x, a token sees the databases it may read or write.
-            use crate::auth::Need;
-            let granted = |db: &str| {
-                req.token.as_ref().is_none_or(|t| {
-                    t.grants.allows(Need::Read(db)) || t.grants.allows(Need::Write(db))
-                })
-            };
+            let granted = |db: &str| crate::auth::shows_database(req.token.as_deref(), db);
             return Ok(show::databases(&snapshot, &granted));
         }
         Statement::Show(Show::Queries) => return Ok(show::queries(&shared.running.list())),
@@ -652,7 +646,10 @@ async fn execute(
             let s = within(s, &name, default_db, default_rp);
             select::run(&ctx, &db, &db.name, &s, now).await
         }
-        Statement::Show(s) => show::run(&ctx, &snapshot, &db, s, now).await,
+        Statement::Show(s) => {
+            let granted = |name: &str| crate::auth::shows_database(req.token.as_deref(), name);
+            show::run(&ctx, &snapshot, &db, s, now, &granted).await
+        }
         Statement::Delete { .. } | Statement::DropSeries { .. } => {
             influxql::delete::run(&shared.shards, &db, stmt, now).await
         }
