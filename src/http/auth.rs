@@ -27,6 +27,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller's token (`None`: authorization is off for this request).
+    pub fn token(&self) -> Option<Arc<TokenEntry>> {
+        match self {
+            Caller::Unchecked => None,
+            Caller::Token(t) => Some(t.clone()),
+        }
+    }
+
     pub fn allows(&self, need: Need<'_>) -> bool {
         match self {
             Caller::Unchecked => true,

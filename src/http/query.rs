@@ -120,10 +120,7 @@ pub async fn handle(
         sql,
         params: query_params,
         format,
-        token: match caller {
-            super::auth::Caller::Unchecked => None,
-            super::auth::Caller::Token(t) => Some(t.clone()),
-        },
+        token: caller.token(),
         reply: tx,
         answered: None,
     };

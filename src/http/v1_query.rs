@@ -120,10 +120,7 @@ pub async fn handle(ctx: &ShardCtx, req: Request<Incoming>, caller: &Caller) -> 
         chunk_size: chunked.then_some(chunk_size),
         pretty: matches!(param("pretty"), Some("true" | "1")),
         format,
-        token: match caller {
-            Caller::Unchecked => None,
-            Caller::Token(t) => Some(t.clone()),
-        },
+        token: caller.token(),
         reply: tx,
     };
     match ctx.queries.submit_v1(request).await {

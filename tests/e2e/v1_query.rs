@@ -536,4 +536,26 @@ fn show_databases_lists_the_databases_the_token_may_read() {
     };
     assert_eq!(names(v3(&read_a)), ["a"]);
     assert_eq!(names(v3(&read_all)), ["a", "b", "c"]);
+    // influxdb-python, the token as its password (sent as `p`), lists the same.
+    let python = clients::python("requirements-v1.txt");
+    let (host, port) = s.addr.rsplit_once(':').unwrap();
+    for (token, want) in [
+        (&read_a, vec!["a"]),
+        (&write_b, vec!["b"]),
+        (&adm, vec!["a", "b", "c"]),
+    ] {
+        let out = run(
+            std::process::Command::new(&python)
+                .arg(clients::script("influxdb_python_databases.py"))
+                .args([host, port, token.as_str()])
+                .args(&want),
+            PATIENCE,
+        );
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+            "influxdb-python listing {want:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+    }
 }
