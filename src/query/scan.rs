@@ -9,6 +9,9 @@
 //!   views gathered by dictionary code).
 //! - Work is done one chunk at a time as the consumer pulls, so memory stays bounded by a
 //!   few chunks, except for the rows of series that need merging (collected, sorted, merged).
+//! - A selective snapshot (its chunks carry the offsets of the rows a tag predicate may pass)
+//!   is read by gathering only those rows, across chunks, into batches of about [`CHUNK_LEN`]
+//!   rows, in the snapshot's row order.
 
 use std::sync::Arc;
 
@@ -26,6 +29,7 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use shardline_shards::buffer::snapshot::{ChunkSnapshot, TableSnapshot, SERIES_KEEP, SERIES_MERGE};
+use shardline_shards::buffer::CHUNK_LEN;
 
 /// Where an output column's values come from.
 #[derive(Debug, Clone)]
@@ -58,6 +62,8 @@ pub struct SnapshotBatches {
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
     /// Whether any series of the snapshot needs merging.
     merging: bool,
+    /// The chunks say which rows to read (see the module docs).
+    selective: bool,
 }
 
 impl SnapshotBatches {
@@ -78,6 +84,10 @@ impl SnapshotBatches {
             merged: None,
             dynamic: Vec::new(),
             merging: snapshot.needs_merge(),
+            // Snapshots select in every chunk or in none; checked here so the gather can rely
+            // on it.
+            selective: !snapshot.chunks.is_empty()
+                && snapshot.chunks.iter().all(|c| c.selected.is_some()),
             snapshot,
         }
     }
@@ -153,6 +163,100 @@ impl SnapshotBatches {
             return self.build(chunk, None, chunk.len).map(Some);
         }
         self.build(chunk, Some(&mask), selected).map(Some)
+    }
+
+    /// The next batch of a selective snapshot: the selected rows of the next chunks that pass
+    /// the time range, gathered until there are at least [`CHUNK_LEN`] or no chunks are left.
+    /// Selected rows of series that need merging are set aside for [`Self::merge`].
+    fn gather_batch(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        let (time_min, time_max) = (self.time_min, self.time_max);
+        // (index into `involved`, row in that chunk) of each output row.
+        let mut picks: Vec<(usize, usize)> = Vec::new();
+        let mut involved: Vec<usize> = Vec::new();
+        while self.next_chunk < self.snapshot.chunks.len() && picks.len() < CHUNK_LEN {
+            let pos = self.next_chunk;
+            self.next_chunk += 1;
+            let chunk = &self.snapshot.chunks[pos];
+            if chunk.time_max < time_min || chunk.time_min > time_max {
+                continue;
+            }
+            let selected = chunk
+                .selected
+                .as_ref()
+                .expect("`selective` is set only when every chunk selects");
+            let state = self.snapshot.series_state.as_deref();
+            let k = involved.len();
+            let before = picks.len();
+            for &i in selected.iter() {
+                let i = i as usize;
+                let t = chunk.time[i];
+                if t < time_min || t > time_max {
+                    continue;
+                }
+                let sid = chunk.series[i];
+                match state.map_or(SERIES_KEEP, |s| s[sid as usize]) {
+                    SERIES_KEEP => picks.push((k, i)),
+                    SERIES_MERGE => self.merge_rows.push((sid, t, pos as u32, i as u32)),
+                    _ => {}
+                }
+            }
+            if picks.len() > before {
+                involved.push(pos);
+            }
+        }
+        if picks.is_empty() {
+            return Ok(None);
+        }
+        self.gather(&involved, &picks).map(Some)
+    }
+
+    /// The output columns of the rows `picks` names: (index into `involved`, row in that
+    /// chunk), where `involved` are chunk positions.
+    fn gather(
+        &self,
+        involved: &[usize],
+        picks: &[(usize, usize)],
+    ) -> Result<RecordBatch, ArrowError> {
+        let chunks: Vec<&ChunkSnapshot> =
+            involved.iter().map(|&p| &self.snapshot.chunks[p]).collect();
+        let rows = picks.len();
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        for col in &self.columns {
+            let a: ArrayRef = match col {
+                OutputColumn::Time => Arc::new(TimestampNanosecondArray::from_iter_values(
+                    picks.iter().map(|&(k, i)| chunks[k].time[i]),
+                )),
+                OutputColumn::Tag(t) => {
+                    self.tag_array(*t, picks.iter().map(|&(k, i)| chunks[k].series[i]))?
+                }
+                OutputColumn::Field(f, ty) => {
+                    if chunks.iter().all(|c| c.fields[*f].is_none()) {
+                        new_null_array(ty, rows)
+                    } else {
+                        // A chunk without the column reads its one null instead.
+                        let null = new_null_array(ty, 1);
+                        let sources: Vec<&dyn Array> = chunks
+                            .iter()
+                            .map(|c| c.fields[*f].as_deref().unwrap_or(null.as_ref()))
+                            .collect();
+                        let at: Vec<(usize, usize)> = picks
+                            .iter()
+                            .map(|&(k, i)| match chunks[k].fields[*f] {
+                                Some(_) => (k, i),
+                                None => (k, 0),
+                            })
+                            .collect();
+                        interleave(&sources, &at)?
+                    }
+                }
+            };
+            arrays.push(a);
+        }
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
     }
 
     /// Builds the output columns of `chunk`, keeping the rows `mask` selects (all if none).
@@ -313,6 +417,13 @@ impl Iterator for SnapshotBatches {
     fn next(&mut self) -> Option<Self::Item> {
         if !self.dynamic.is_empty() {
             self.apply_dynamic_filters();
+        }
+        while self.selective && self.next_chunk < self.snapshot.chunks.len() {
+            match self.gather_batch() {
+                Ok(Some(b)) => return Some(Ok(b)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
         }
         while self.next_chunk < self.snapshot.chunks.len() {
             let pos = self.next_chunk;
@@ -596,6 +707,41 @@ mod tests {
             })
             .collect();
         assert_eq!(times, vec![from, from + 1, from + 2]);
+    }
+
+    #[test]
+    fn a_selective_scan_reads_what_a_full_scan_reads() {
+        // 50 hosts over three chunks; h3 arrives out of order once, h7 repeats two points.
+        let mut lines: String = (0..3 * CHUNK_LEN)
+            .map(|i| format!("t,host=h{} n={i}i {i}\n", i % 50))
+            .collect();
+        lines.push_str("t,host=h7 x=1.5 7\nt,host=h3 x=2.5 4\nt,host=h7 n=-1i 57\n");
+        let buf = load(&lines);
+        let hosts = vec!["h3".to_string(), "h7".to_string(), "nope".to_string()];
+        for range in [ALL, (4, 2 * CHUNK_LEN as i64 + 10)] {
+            let req = SnapshotRequest {
+                fields: vec![2, 3],
+                tags: vec![0],
+                time_min: range.0,
+                time_max: range.1,
+                tag_filters: vec![(0, hosts.clone())],
+            };
+            let snap = buf.table(0, 0).unwrap().snapshot(&req);
+            assert!(
+                snap.chunks.iter().all(|c| c.selected.is_some()),
+                "two hosts of fifty are read through the index"
+            );
+            let want: Vec<Row> = scan(&buf, range, Vec::new())
+                .into_iter()
+                .filter(|r| r.0.as_deref().is_some_and(|h| hosts.iter().any(|x| x == h)))
+                .collect();
+            let got = scan(&buf, range, vec![(0, hosts.clone())]);
+            assert_eq!(got.len(), want.len());
+            assert_eq!(got, want);
+            assert!(got.contains(&(Some("h7".into()), 7, Some(1.5), Some(7))));
+            assert!(got.contains(&(Some("h7".into()), 57, None, Some(-1))));
+            assert!(got.contains(&(Some("h3".into()), 4, Some(2.5), None)));
+        }
     }
 
     #[test]

@@ -611,7 +611,7 @@ fn unit_stats(
     match u {
         Unit::Buffer(s) => {
             for c in &s.chunks {
-                *rows += c.len;
+                *rows += c.candidate_rows();
                 time(c.time_min, c.time_max);
             }
             for (i, t) in s.tags.iter().enumerate() {

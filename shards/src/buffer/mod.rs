@@ -9,15 +9,16 @@
 //!   40 bytes less per row on ten tags). Readers build tag columns from the rows' series ids
 //!   and the tag dictionaries.
 //! - Rows are kept in arrival order; points repeated at the same series and time are all kept,
-//!   and readers resolve them last-write-wins per field. Each series knows its times
-//!   ([`times`]), so only a series that really holds a point twice (`repeats`) is merged.
+//!   and readers resolve them last-write-wins per field. Each series knows its rows and their
+//!   times ([`series_rows`]), so only a series that really holds a point twice is merged, and
+//!   a reader that wants a few series reads only their rows.
 
 mod chunked;
 mod column;
+mod series_rows;
 pub mod snapshot;
-mod times;
 
-use times::{Noted, SeriesTimes};
+use series_rows::{Noted, SeriesRows};
 
 pub use chunked::{Bitmap, ChunkedVec, StrChunks, CHUNK_LEN};
 pub use column::{Column, ColumnData, Dictionary, Value};
@@ -101,10 +102,9 @@ struct Series {
     key: Box<[u8]>,
     /// (tag column id, dictionary code), one per tag.
     tag_codes: Box<[(u32, u32)]>,
-    /// The times this series holds, while it holds no point twice.
-    times: SeriesTimes,
-    /// The series holds a point more than once: readers must merge it (see [`snapshot`]).
-    repeats: bool,
+    /// The series' rows, and whether it holds a point more than once, so that readers must
+    /// merge it (see [`snapshot`]).
+    rows: SeriesRows,
 }
 
 /// One row to append, already parsed and resolved.
@@ -133,7 +133,7 @@ pub struct TableBuffer {
     rows: usize,
     series_index: HashMap<u64, SeriesSlot, crate::bytes::PassThrough>,
     series: Vec<Series>,
-    /// How many series have `repeats` set.
+    /// How many series repeat a point (see [`SeriesRows::repeats`]).
     repeating_series: usize,
     /// (min, max) time of each chunk of rows, for pruning by time.
     chunk_times: Vec<(i64, i64)>,
@@ -212,8 +212,9 @@ impl TableBuffer {
             + self.time.bytes()
             + self.row_series.bytes()
             + self.series_bytes
-            // Each series keeps its rows' times (see `times`).
-            + self.rows * 8
+            // Each series keeps its row ids (see `series_rows`), in vectors that grow by
+            // doubling: four bytes a row and up to half as much again unused.
+            + self.rows * 6
     }
 
     /// The canonical key of series `series`.
@@ -296,8 +297,7 @@ impl TableBuffer {
         self.series.push(Series {
             key: row.series_key.into(),
             tag_codes: tag_codes.into(),
-            times: SeriesTimes::default(),
-            repeats: false,
+            rows: SeriesRows::default(),
         });
         match self.series_index.get_mut(&row.series_hash) {
             None => {
@@ -343,9 +343,10 @@ impl TableBuffer {
         }
         let t = row.time_ns;
         let series = &mut self.series[sid as usize];
-        if !series.repeats && series.times.note(t) == Noted::Repeated {
-            series.repeats = true;
-            series.times = SeriesTimes::default();
+        let repeated_before = series.rows.repeats();
+        // Row ids fit in 32 bits: a buffer is persisted long before it holds 2^32 rows.
+        if series.rows.push(self.rows as u32, t, &self.time) == Noted::Repeated && !repeated_before
+        {
             self.repeating_series += 1;
         }
         // While the rows are in time order, the last chunk's maximum is the last row's time.

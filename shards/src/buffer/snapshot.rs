@@ -6,9 +6,13 @@
 //!   reference count, the tail chunk is copied up to the current row count. Rows appended
 //!   later are never seen, so every column of a snapshot has the same length.
 //! - Chunks whose time range misses the requested range are left out; rows inside kept
-//!   chunks are not filtered here (the reader applies the exact predicate).
+//!   chunks are not filtered by time here (the reader applies the exact predicate).
 //! - `series_state` says per series whether its rows pass the tag predicate and whether
-//!   they must go through last-write-wins merging (the series `repeats` a point).
+//!   they must go through last-write-wins merging (the series repeats a point).
+//! - When the tag predicate passes few rows (at most one in [`SELECTIVE`] of the kept
+//!   chunks'), every chunk carries the offsets of the rows of the passing series, found
+//!   through each series' row index, and chunks with none are left out: the reader touches
+//!   those rows only. Otherwise no chunk carries any, and the reader tests every row.
 
 use std::sync::Arc;
 
@@ -18,7 +22,7 @@ use arrow_array::{
 };
 use arrow_buffer::ScalarBuffer;
 
-use super::{ColumnData, TableBuffer};
+use super::{ColumnData, TableBuffer, CHUNK_LEN};
 
 /// What a reader wants from one table.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +37,11 @@ pub struct SnapshotRequest {
     /// Conjunction of "tag column is one of these values".
     pub tag_filters: Vec<(u32, Vec<String>)>,
 }
+
+/// A tag predicate is answered through the series' row index when the series it passes hold
+/// at most one row in this many of the chunks the time range keeps. Testing a row's series
+/// costs about a nanosecond; gathering a selected row's values from every column costs tens.
+pub const SELECTIVE: usize = 16;
 
 /// A series' rows are dropped (the tag predicate rejects them).
 pub const SERIES_DROP: u8 = 0;
@@ -51,6 +60,16 @@ pub struct ChunkSnapshot {
     pub series: ScalarBuffer<u32>,
     /// One per requested field; `None` when this shard holds no value of that column.
     pub fields: Vec<Option<ArrayRef>>,
+    /// The offsets (ascending) of the only rows the tag predicate may pass, when it is
+    /// selective (see the module docs); `None`: any row may pass.
+    pub selected: Option<ScalarBuffer<u32>>,
+}
+
+impl ChunkSnapshot {
+    /// The rows a reader looks at: the selected ones, or all.
+    pub fn candidate_rows(&self) -> usize {
+        self.selected.as_ref().map_or(self.len, |s| s.len())
+    }
 }
 
 /// The values of one requested tag column.
@@ -101,11 +120,25 @@ impl TableSnapshot {
 impl TableBuffer {
     /// Takes a snapshot for `req` (see the module docs).
     pub fn snapshot(&self, req: &SnapshotRequest) -> TableSnapshot {
-        let mut chunks = Vec::new();
-        for (c, &(lo, hi)) in self.chunk_times.iter().enumerate() {
-            if hi < req.time_min || lo > req.time_max {
-                continue;
-            }
+        let kept: Vec<usize> = (0..self.chunk_times.len())
+            .filter(|&c| {
+                let (lo, hi) = self.chunk_times[c];
+                hi >= req.time_min && lo <= req.time_max
+            })
+            .collect();
+        let series_state = self.series_state(&req.tag_filters);
+        let mut selection = match &series_state {
+            Some(state) if !req.tag_filters.is_empty() => self.selection(&kept, state),
+            _ => None,
+        };
+        let mut chunks = Vec::with_capacity(kept.len());
+        for (k, &c) in kept.iter().enumerate() {
+            let (lo, hi) = self.chunk_times[c];
+            let selected = match &mut selection {
+                Some(rows) if rows[k].is_empty() => continue,
+                Some(rows) => Some(ScalarBuffer::from(std::mem::take(&mut rows[k]))),
+                None => None,
+            };
             let time = self.time.share(c);
             let len = time.len();
             let fields = req
@@ -120,15 +153,58 @@ impl TableBuffer {
                 time,
                 series: self.row_series.share(c),
                 fields,
+                selected,
             });
         }
         let tags = req.tags.iter().map(|&id| self.share_tag(id)).collect();
         TableSnapshot {
             chunks,
             tags,
-            series_state: self.series_state(&req.tag_filters),
+            series_state,
             time_ordered: self.in_time_order(),
         }
+    }
+
+    /// Per chunk of `kept`, the offsets of the rows of the series `state` passes, ascending;
+    /// `None` when those series hold too many rows for the index to be worth reading.
+    fn selection(&self, kept: &[usize], state: &[u8]) -> Option<Vec<Vec<u32>>> {
+        let passing: Vec<&super::Series> = self
+            .series
+            .iter()
+            .zip(state)
+            .filter(|(_, &st)| st != SERIES_DROP)
+            .map(|(s, _)| s)
+            .collect();
+        let selected: usize = passing.iter().map(|s| s.rows.len()).sum();
+        let kept_rows: usize = kept.iter().map(|&c| self.time.chunk(c).len()).sum();
+        if selected.saturating_mul(SELECTIVE) > kept_rows {
+            return None;
+        }
+        let mut out = vec![Vec::new(); kept.len()];
+        // Each stretch of consecutive kept chunks is one range of row ids, searched once per
+        // series.
+        let mut start = 0;
+        while start < kept.len() {
+            let mut end = start + 1;
+            while end < kept.len() && kept[end] == kept[end - 1] + 1 {
+                end += 1;
+            }
+            let lo = kept[start] * CHUNK_LEN;
+            let hi = ((kept[end - 1] + 1) * CHUNK_LEN).min(self.rows);
+            for s in &passing {
+                s.rows.rows_between(lo as u32, hi as u32, |r| {
+                    let r = r as usize;
+                    out[start + (r / CHUNK_LEN - kept[start])].push((r % CHUNK_LEN) as u32);
+                });
+            }
+            start = end;
+        }
+        // Several series, or a series kept as several runs, interleave: rows go back into
+        // arrival order (the order last-write-wins and time-ordered reads rely on).
+        for rows in &mut out {
+            rows.sort_unstable();
+        }
+        Some(out)
     }
 
     /// Chunk `c` of field column `id` as an Arrow array (shared, not copied, once sealed).
@@ -195,7 +271,7 @@ impl TableBuffer {
                         .find(|(c, _)| c == col)
                         .is_some_and(|(_, code)| codes.contains(code))
                 });
-                match (pass, s.repeats) {
+                match (pass, s.rows.repeats()) {
                     (false, _) => SERIES_DROP,
                     (true, false) => SERIES_KEEP,
                     (true, true) => SERIES_MERGE,

@@ -213,4 +213,65 @@ mod snapshots {
         });
         assert!(none.series_state.unwrap().iter().all(|&s| s == SERIES_DROP));
     }
+
+    /// (chunk's first row, offsets) of each chunk of `snap`, as absolute row ids.
+    fn selected_rows(buf: &ShardBuffer, snap: &crate::buffer::snapshot::TableSnapshot) -> Vec<usize> {
+        let t = buf.table(0, 0).unwrap();
+        snap.chunks
+            .iter()
+            .flat_map(|c| {
+                // A chunk's position: its first time is unique in these tests.
+                let first = (0..t.rows()).find(|&r| t.time().get(r) == c.time[0]).unwrap();
+                let base = first - first % CHUNK_LEN;
+                c.selected
+                    .as_ref()
+                    .expect("selective")
+                    .iter()
+                    .map(move |&o| base + o as usize)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_selective_tag_filter_names_exactly_the_rows_of_its_series() {
+        let mut buf = ShardBuffer::default();
+        // 80 hosts over three chunks and a bit; host h3 also arrives out of order (a second
+        // run) and h5 repeats a point (merged into one run in row order).
+        let n = 3 * CHUNK_LEN + 100;
+        let mut lines: String = (0..n)
+            .map(|i| format!("cpu,host=h{} usage=1 {}\n", i % 80, i + 1))
+            .collect();
+        lines.push_str("cpu,host=h3 usage=2 5\ncpu,host=h5 usage=2 6\ncpu,host=h3 usage=3 45\n");
+        apply(&mut buf, &lines);
+        let t = buf.table(0, 0).unwrap();
+        let host_of = |r: usize| t.series_key(t.row_series().get(r)).to_vec();
+        let key = |h: &str| {
+            let mut k = b"cpu\0host\0".to_vec();
+            k.extend_from_slice(h.as_bytes());
+            k.push(0);
+            k
+        };
+        assert_eq!(host_of(0), key("h0"), "series keys as this test reads them");
+        let mut req = request();
+        req.tag_filters = vec![(0, vec!["h3".into(), "h5".into()])];
+        // Leave out the first chunk by time: its rows are not named.
+        req.time_min = (CHUNK_LEN as i64 + 1) * 1_000_000_000;
+        let snap = t.snapshot(&req);
+        assert_eq!(snap.chunks.len(), 3);
+        let expected: Vec<usize> = (CHUNK_LEN..t.rows())
+            .filter(|&r| host_of(r) == key("h3") || host_of(r) == key("h5"))
+            .collect();
+        assert_eq!(selected_rows(&buf, &snap), expected);
+        assert!(snap.needs_merge(), "h5 repeats a point");
+
+        // A filter that passes most rows reads every row instead.
+        let many: Vec<String> = (0..60).map(|h| format!("h{h}")).collect();
+        req.tag_filters = vec![(0, many)];
+        let snap = t.snapshot(&req);
+        assert!(snap.chunks.iter().all(|c| c.selected.is_none()));
+        // A filter no series passes leaves out every chunk.
+        req.tag_filters = vec![(0, vec!["none".into()])];
+        assert!(t.snapshot(&req).chunks.is_empty());
+    }
 }
