@@ -215,13 +215,18 @@ mod snapshots {
     }
 
     /// (chunk's first row, offsets) of each chunk of `snap`, as absolute row ids.
-    fn selected_rows(buf: &ShardBuffer, snap: &crate::buffer::snapshot::TableSnapshot) -> Vec<usize> {
+    fn selected_rows(
+        buf: &ShardBuffer,
+        snap: &crate::buffer::snapshot::TableSnapshot,
+    ) -> Vec<usize> {
         let t = buf.table(0, 0).unwrap();
         snap.chunks
             .iter()
             .flat_map(|c| {
                 // A chunk's position: its first time is unique in these tests.
-                let first = (0..t.rows()).find(|&r| t.time().get(r) == c.time[0]).unwrap();
+                let first = (0..t.rows())
+                    .find(|&r| t.time().get(r) == c.time[0])
+                    .unwrap();
                 let base = first - first % CHUNK_LEN;
                 c.selected
                     .as_ref()
