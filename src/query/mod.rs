@@ -25,6 +25,7 @@ pub mod json_rows;
 pub mod json_strings;
 pub mod log;
 pub mod parquet;
+pub mod prefilter;
 pub mod run;
 pub mod running;
 pub mod scan;

@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! - Every row of the snapshot that passes the time range and the tag predicate is emitted
-//!   exactly once, and a point (series, time) written several times is emitted once, each
-//!   field holding its last written non-null value (last-write-wins per field).
+//!   exactly once (a selective read may leave out rows a field bound certainly rejects), and
+//!   a point (series, time) written several times is emitted once, each field holding its
+//!   last written non-null value (last-write-wins per field).
 //! - A chunk that needs no row filtering is emitted without copying its field or time data:
 //!   the arrays share the buffer's sealed chunks. Only tag columns are built per batch (string
 //!   views gathered by dictionary code).
@@ -30,6 +31,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use shardline_shards::buffer::snapshot::{ChunkSnapshot, TableSnapshot, SERIES_KEEP, SERIES_MERGE};
 use shardline_shards::buffer::CHUNK_LEN;
+
+use super::prefilter::{Check, FieldBound};
 
 /// Where an output column's values come from.
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct SnapshotBatches {
     merging: bool,
     /// The chunks say which rows to read (see the module docs).
     selective: bool,
+    /// Field comparisons a selective read checks before gathering a row's other columns.
+    bounds: Vec<FieldBound>,
 }
 
 impl SnapshotBatches {
@@ -89,7 +94,15 @@ impl SnapshotBatches {
             selective: !snapshot.chunks.is_empty()
                 && snapshot.chunks.iter().all(|c| c.selected.is_some()),
             snapshot,
+            bounds: Vec::new(),
         }
+    }
+
+    /// Field comparisons of the plan's filters that rows must be able to pass (see
+    /// [`super::prefilter`]); they only narrow a selective read.
+    pub fn with_field_bounds(mut self, bounds: Vec<FieldBound>) -> Self {
+        self.bounds = bounds;
+        self
     }
 
     /// Adds filters to read when the scan starts (see `dynamic`).
@@ -185,6 +198,11 @@ impl SnapshotBatches {
                 .as_ref()
                 .expect("`selective` is set only when every chunk selects");
             let state = self.snapshot.series_state.as_deref();
+            let checks: Vec<Check<'_>> = self
+                .bounds
+                .iter()
+                .map(|b| b.check(chunk.fields.get(b.field).and_then(|f| f.as_deref())))
+                .collect();
             let k = involved.len();
             let before = picks.len();
             for &i in selected.iter() {
@@ -195,7 +213,10 @@ impl SnapshotBatches {
                 }
                 let sid = chunk.series[i];
                 match state.map_or(SERIES_KEEP, |s| s[sid as usize]) {
-                    SERIES_KEEP => picks.push((k, i)),
+                    // A merged point's fields may come from other writes: only rows read
+                    // as they are can be judged by their own values.
+                    SERIES_KEEP if checks.iter().all(|c| c.may_pass(i)) => picks.push((k, i)),
+                    SERIES_KEEP => {}
                     SERIES_MERGE => self.merge_rows.push((sid, t, pos as u32, i as u32)),
                     _ => {}
                 }

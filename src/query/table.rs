@@ -55,6 +55,7 @@ use object_store::ObjectStore;
 use shardline_shards::persist::merge::{merge_last_write_wins, PointKey};
 
 use super::parquet::{read_file, FileRead};
+use super::prefilter::{self, FieldBound};
 use super::scan::{narrow_time, OutputColumn, SnapshotBatches};
 use super::shards::{overlap_groups, ShardHandles, ShardTableSnapshot, Span};
 
@@ -164,6 +165,7 @@ impl TableProvider for BufferTable {
             });
         }
         let pruning = Pruning::from_filters(&self.table, filters);
+        let bounds = prefilter::bounds(filters, &self.table, &request.fields);
         request.time_min = pruning.time_min;
         // Expired rows are hidden at once, whether or not their files are deleted yet.
         request.time_min = request.time_min.max(shardline_shards::schema::visible_from(
@@ -245,6 +247,7 @@ impl TableProvider for BufferTable {
             partitions: Arc::new(partitions),
             store: self.store.clone(),
             pushed: Vec::new(),
+            bounds,
             properties: Arc::new(properties),
         }))
     }
@@ -594,6 +597,8 @@ pub struct BufferScanExec {
     /// Filters pushed down by the physical plan (e.g. a hash join's dynamic filter), read
     /// when each partition starts.
     pushed: Vec<Arc<dyn PhysicalExpr>>,
+    /// Field comparisons among the filters, which selective buffer reads check first.
+    bounds: Vec<FieldBound>,
     properties: Arc<PlanProperties>,
 }
 
@@ -798,6 +803,7 @@ impl ExecutionPlan for BufferScanExec {
             partitions: self.partitions.clone(),
             store: self.store.clone(),
             pushed,
+            bounds: self.bounds.clone(),
             properties: self.properties.clone(),
         };
         Ok(
@@ -846,6 +852,7 @@ impl ExecutionPlan for BufferScanExec {
             store: self.store.clone(),
             time_min: self.request.time_min,
             time_max: self.request.time_max,
+            bounds: self.bounds.clone(),
         });
         let pushed = self.pushed.clone();
         // Built when first polled: a hash join's dynamic filter is known by then.
@@ -910,6 +917,7 @@ struct PartitionReader {
     store: Arc<dyn ObjectStore>,
     time_min: i64,
     time_max: i64,
+    bounds: Vec<FieldBound>,
 }
 
 type BatchStream = futures::stream::BoxStream<'static, DfResult<RecordBatch>>;
@@ -1004,7 +1012,8 @@ impl PartitionReader {
                     self.time_min,
                     self.time_max,
                 )
-                .with_dynamic_filters(pushed);
+                .with_dynamic_filters(pushed)
+                .with_field_bounds(self.bounds.clone());
                 futures::stream::iter(batches.map(|b| b.map_err(DataFusionError::from))).boxed()
             }
             Unit::File(f) if !f.file.overlaps(lo, hi) => futures::stream::empty().boxed(),
