@@ -239,8 +239,12 @@ pub async fn aggregate(
                 aggs.push(min(c).alias(name("min")));
             }
         }
-        // How many points the bucket has for this field: none means no value.
-        aggs.push(count(column(&s.field)).alias(name("n")));
+        // Every other aggregate is null exactly when the bucket has no point with the field;
+        // a sample standard deviation is also null for one point, so it needs the count to
+        // tell an empty bucket from a one-point one.
+        if s.func == Func::Stddev {
+            aggs.push(count(column(&s.field)).alias(name("n")));
+        }
     }
     let batches = collect_lean(df.aggregate(groups, aggs)?).await?;
     let mut out: Aggregated = BTreeMap::new();
@@ -283,9 +287,15 @@ pub async fn aggregate(
                     at += 1;
                     value_at(b.column(at - 1).as_ref(), row)
                 };
-                let n = value_at(b.column(at).as_ref(), row);
-                at += 1;
-                let has_points = matches!(n, V::I(n) if n > 0);
+                let has_points = match s.func {
+                    Func::Stddev => {
+                        let n = value_at(b.column(at).as_ref(), row);
+                        at += 1;
+                        matches!(n, V::I(n) if n > 0)
+                    }
+                    Func::Count => matches!(v, V::I(n) if n > 0),
+                    _ => !v.is_null(),
+                };
                 any |= has_points;
                 values.push(if has_points {
                     // A sample standard deviation of one point is null, not a value.
