@@ -56,14 +56,21 @@ impl SeriesRows {
     /// Appends row `row` at time `t`. `times` holds the time of every earlier row.
     #[inline]
     pub(crate) fn push(&mut self, row: u32, t: i64, times: &ChunkedVec<i64>) -> Noted {
-        if self.tracking {
-            if let Some(top) = self.runs.first_mut() {
-                if t > self.top_time {
-                    top.push(row);
-                    self.top_time = t;
-                    return Noted::New;
-                }
-            } else {
+        // The two common cases inline: the next point of a series in time order, and any row
+        // of a series that stopped tracking (data replayed or written in no order keeps every
+        // row on this path, so it must not be the cold one).
+        match self.runs.first_mut() {
+            Some(top) if !self.tracking => {
+                top.push(row);
+                return Noted::Repeated;
+            }
+            Some(top) if t > self.top_time => {
+                top.push(row);
+                self.top_time = t;
+                return Noted::New;
+            }
+            Some(_) => {}
+            None => {
                 self.runs.push(vec![row]);
                 self.top_time = t;
                 return Noted::New;
@@ -72,12 +79,9 @@ impl SeriesRows {
         self.push_slow(row, t, times)
     }
 
+    /// A tracking series' point that is not after its newest: find its run, or stop tracking.
     #[cold]
     fn push_slow(&mut self, row: u32, t: i64, times: &ChunkedVec<i64>) -> Noted {
-        if !self.tracking {
-            self.runs[0].push(row);
-            return Noted::Repeated;
-        }
         let time = |r: u32| times.get(r as usize);
         // The run with the largest last time below `t`, and that time.
         let mut best: Option<(usize, i64)> = None;
