@@ -17,8 +17,10 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{Expr, Operator};
 use shardline_shards::schema::{ColumnType, TableSchema};
+
+use super::table::column_comparison;
 
 /// `field <op> value`, with `field` an index into the snapshot's fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,22 +81,22 @@ pub fn bounds(filters: &[Expr], table: &TableSchema, fields: &[u32]) -> Vec<Fiel
 }
 
 fn collect(e: &Expr, table: &TableSchema, fields: &[u32], out: &mut Vec<FieldBound>) {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+    let Expr::BinaryExpr(binary) = e else {
         return;
     };
-    if *op == Operator::And {
-        collect(left, table, fields, out);
-        collect(right, table, fields, out);
+    if binary.op == Operator::And {
+        collect(&binary.left, table, fields, out);
+        collect(&binary.right, table, fields, out);
         return;
     }
-    let (name, value, op) = match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(c), Expr::Literal(v, _)) => (&c.name, v, *op),
-        (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
-            Some(op) => (&c.name, v, op),
-            None => return,
-        },
-        _ => return,
+    let Some((col, value, op)) = column_comparison(binary) else {
+        return;
     };
+    // A cast of the column could round: only the bare column makes a bound.
+    if col.cast {
+        return;
+    }
+    let name = col.name;
     let Some(cmp) = Cmp::of(op) else { return };
     let Some(column) = table.column(name) else {
         return;
@@ -174,7 +176,7 @@ mod tests {
     use super::*;
     use arrow::array::{Float64Array, Int64Array};
     use arrow::compute::kernels::cmp;
-    use datafusion::logical_expr::{col, lit};
+    use datafusion::logical_expr::{cast, col, lit};
 
     #[test]
     fn only_bare_fields_against_literals_of_their_type_make_bounds() {
@@ -197,6 +199,7 @@ mod tests {
             col("u").not_eq(lit(1.0)),
             col("u").gt(lit(1.0)).or(col("n").lt(lit(2i64))),
             col("time").gt(lit(1i64)),
+            cast(col("n"), DataType::Float64).gt(lit(1.0)),
         ];
         let b = bounds(&filters, &t, &fields);
         assert_eq!(b.len(), 2, "{b:?}");

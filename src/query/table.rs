@@ -386,13 +386,9 @@ impl Pruning {
             Expr::BinaryExpr(BinaryExpr { op, .. }) if *op == Operator::Or => {
                 self.add_tag_set(table, e)
             }
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (col, lit, op) = match (column_of(left), literal_of(right)) {
-                    (Some(c), Some(l)) => (c, l, *op),
-                    _ => match (column_of(right), literal_of(left), op.swap()) {
-                        (Some(c), Some(l), Some(op)) => (c, l, op),
-                        _ => return false,
-                    },
+            Expr::BinaryExpr(cmp) => {
+                let Some((col, lit, op)) = column_comparison(cmp) else {
+                    return false;
                 };
                 let Some(column) = table.column(col.name) else {
                     return false;
@@ -533,9 +529,21 @@ pub(crate) fn collect_tag_set<'e>(
 
 /// A column an expression reads, and whether through a cast.
 #[derive(Debug, Clone, Copy)]
-struct ColumnRef<'e> {
-    name: &'e str,
-    cast: bool,
+pub(super) struct ColumnRef<'e> {
+    pub name: &'e str,
+    pub cast: bool,
+}
+
+/// `column <op> literal` or `literal <op> column` (then read with the operator swapped, so the
+/// column is always on the left).
+pub(super) fn column_comparison(e: &BinaryExpr) -> Option<(ColumnRef<'_>, &ScalarValue, Operator)> {
+    match (column_of(&e.left), literal_of(&e.right)) {
+        (Some(c), Some(l)) => Some((c, l, e.op)),
+        _ => match (column_of(&e.right), literal_of(&e.left), e.op.swap()) {
+            (Some(c), Some(l), Some(op)) => Some((c, l, op)),
+            _ => None,
+        },
+    }
 }
 
 /// The column an expression reads, looking through casts (and saying so).
